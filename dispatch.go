@@ -40,15 +40,8 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 
 	// Nothing to hand over to another goroutine: run the handlers here.
 	if nSync == len(matched) && (b.maxWorkers == 0 || len(matched) == 0) {
-		defer g.release() // deferred: a handler may call runtime.Goexit
 		b.accepted(matched)
-		var errs []error
-		for _, s := range matched {
-			if err := b.run(ctx, nil, s, &e); err != nil && wait {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
+		return b.runInline(ctx, g, matched, &e, wait)
 	}
 
 	d := &delivery{e: e, ctx: ctx, gen: g, nSync: nSync}
@@ -57,9 +50,14 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 	if wait {
 		d.done = make(chan struct{})
 	}
+	// A caller whose ctx can never end loses nothing by running handlers
+	// itself while it waits: it takes the first sync run before queueing the
+	// rest. A caller whose ctx can end leaves the runs to the workers, so that
+	// it can return when ctx ends, and helps only when no worker is free.
+	helps := wait && ctx.Done() == nil
 	if b.maxWorkers > 0 && nSync > 0 {
-		if wait {
-			d.next = 1 // the caller runs the first sync handler itself
+		if helps {
+			d.next = 1
 		}
 		if n := nSync - d.next; n > 0 {
 			b.startWorkers()
@@ -79,12 +77,12 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 	}
 	b.accepted(matched)
 
-	// Start the async handlers. A waiting caller with no sync handler to run
+	// Start the async handlers. A helping caller with no sync handler to run
 	// runs the last one itself instead of starting a goroutine for it.
 	async := d.subs[nSync:]
 	var mine *subscription
 	if len(async) > 0 {
-		if wait && nSync == 0 {
+		if helps && nSync == 0 {
 			async, mine = async[:len(async)-1], async[len(async)-1]
 		}
 		d.asyncCtx(b, wait)
@@ -93,26 +91,7 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 		}
 	}
 
-	switch {
-	case b.maxWorkers == 0:
-		for _, s := range d.subs[:nSync] {
-			b.run(ctx, d, s, &d.e)
-		}
-	case wait && nSync > 0:
-		b.run(ctx, d, d.subs[0], &d.e)
-		for ctx.Err() == nil {
-			i, ok := b.queue.claim(d)
-			if !ok {
-				break
-			}
-			b.m.queued.Add(-1)
-			b.run(ctx, d, d.subs[i], &d.e)
-		}
-	}
-	if mine != nil {
-		b.run(d.actx, d, mine, &d.e)
-	}
-	d.finish()
+	b.runOwn(ctx, d, helps, mine)
 	if !wait {
 		return nil
 	}
@@ -127,6 +106,78 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// runInline runs subs one after the other on the publisher's goroutine and,
+// if wait, returns their errors joined. It releases g when done, also when a
+// handler calls runtime.Goexit; the runs that did not start then count as
+// skipped.
+func (b *Bus) runInline(ctx context.Context, g *generation, subs []*subscription, e *Event, wait bool) error {
+	next := 0
+	defer func() {
+		if next < len(subs) {
+			b.m.skipped.Add(uint64(len(subs) - next))
+		}
+		g.release()
+	}()
+	var errs []error
+	for next < len(subs) {
+		s := subs[next]
+		next++
+		if err := b.run(ctx, nil, s, e); err != nil && wait {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runOwn runs the handlers of d that fall to the publisher: the sync ones when
+// there are no workers, those a waiting caller claims, and mine. Then it drops
+// the publisher's token. If a handler calls runtime.Goexit, the runs that did
+// not start count as skipped, so that d still completes.
+func (b *Bus) runOwn(ctx context.Context, d *delivery, helps bool, mine *subscription) {
+	next := 0 // inline sync runs started
+	defer func() {
+		if b.maxWorkers == 0 {
+			for ; next < d.nSync; next++ {
+				b.skip(d)
+			}
+		}
+		if mine != nil {
+			b.skip(d)
+		}
+		d.finish()
+	}()
+	switch {
+	case b.maxWorkers == 0:
+		for next < d.nSync {
+			s := d.subs[next]
+			next++
+			b.run(ctx, d, s, &d.e)
+		}
+	case d.done != nil && d.nSync > 0:
+		if helps {
+			b.run(ctx, d, d.subs[0], &d.e)
+		}
+		for ctx.Err() == nil {
+			i, ok := b.queue.claim(d, !helps)
+			if !ok {
+				break
+			}
+			b.m.queued.Add(-1)
+			b.run(ctx, d, d.subs[i], &d.e)
+		}
+	}
+	if s := mine; s != nil {
+		mine = nil
+		b.run(d.actx, d, s, &d.e)
+	}
+}
+
+// skip counts a run of d that will never start.
+func (b *Bus) skip(d *delivery) {
+	b.m.skipped.Add(1)
+	d.finish()
 }
 
 // match appends to dst the subscriptions of subs that want e, sync handlers
@@ -244,6 +295,7 @@ func (c *detached) AfterFunc(f func()) func() bool { return context.AfterFunc(c.
 // generation, so Shutdown's workers.Wait cannot run concurrently with it.
 func (b *Bus) startWorkers() {
 	b.workersOnce.Do(func() {
+		b.queue.starting(b.maxWorkers)
 		for range b.maxWorkers {
 			b.workers.Go(b.worker)
 		}
@@ -256,9 +308,11 @@ func (b *Bus) worker() {
 	defer func() {
 		if !exited {
 			// A handler called runtime.Goexit: keep the pool at full size.
+			b.queue.starting(1)
 			b.workers.Go(b.worker)
 		}
 	}()
+	b.queue.arrived()
 	for {
 		d, i, ok := b.queue.take()
 		if !ok {
@@ -276,9 +330,10 @@ func (b *Bus) worker() {
 // run records the outcome in d.
 func (b *Bus) run(ctx context.Context, d *delivery, s *subscription, e *Event) (err error) {
 	if s.cancelled.Load() {
-		b.m.skipped.Add(1)
 		if d != nil {
-			d.finish()
+			b.skip(d)
+		} else {
+			b.m.skipped.Add(1)
 		}
 		return nil
 	}
@@ -466,7 +521,8 @@ type queue struct {
 	waiting    int // deliveries in the list
 	limit      int // 0: none
 	policy     OverflowPolicy
-	idle       int           // workers blocked in take
+	idle       int           // workers blocked in take, not yet signalled
+	waking     int           // workers signalled, not yet running
 	room       chan struct{} // closed when room appears; nil if nobody waits
 	closed     bool
 }
@@ -509,12 +565,38 @@ func (q *queue) push(ctx context.Context, d *delivery) error {
 	}
 	q.tail = d
 	q.waiting++
-	wake := q.idle > 0
+	wake := q.reserveLocked()
 	q.mu.Unlock()
 	if wake {
 		q.ready.Signal()
 	}
 	return nil
+}
+
+// reserveLocked picks an idle worker to wake, if there is one. Counting the
+// signalled worker at once keeps two pushes from waking the same worker.
+func (q *queue) reserveLocked() bool {
+	if q.idle == 0 {
+		return false
+	}
+	q.idle--
+	q.waking++
+	return true
+}
+
+// starting counts n workers about to start as waking, so that a PublishAndWait
+// caller does not think itself starved while they start.
+func (q *queue) starting(n int) {
+	q.mu.Lock()
+	q.waking += n
+	q.mu.Unlock()
+}
+
+// arrived is called by a new worker before its first take.
+func (q *queue) arrived() {
+	q.mu.Lock()
+	q.waking--
+	q.mu.Unlock()
 }
 
 // take blocks until a run is queued and claims it; ok is false once the queue
@@ -528,11 +610,11 @@ func (q *queue) take() (d *delivery, i int, ok bool) {
 		}
 		q.idle++
 		q.ready.Wait()
-		q.idle--
+		q.waking--
 	}
 	d = q.head
 	i = q.claimLocked(d)
-	more := q.head != nil && q.idle > 0
+	more := q.head != nil && q.reserveLocked()
 	q.mu.Unlock()
 	if more {
 		q.ready.Signal() // pass the wake-up on: one signal per push suffices
@@ -540,11 +622,12 @@ func (q *queue) take() (d *delivery, i int, ok bool) {
 	return d, i, true
 }
 
-// claim takes the next unclaimed run of d, if any.
-func (q *queue) claim(d *delivery) (int, bool) {
+// claim takes the next unclaimed run of d, if any. If onlyIfStarved, it
+// takes one only while no worker is idle or about to run.
+func (q *queue) claim(d *delivery, onlyIfStarved bool) (int, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if d.next >= d.nSync {
+	if d.next >= d.nSync || onlyIfStarved && q.idle+q.waking > 0 {
 		return 0, false
 	}
 	return q.claimLocked(d), true
@@ -583,6 +666,8 @@ func (q *queue) unlinkLocked(d *delivery) {
 func (q *queue) close() {
 	q.mu.Lock()
 	q.closed = true
+	q.waking += q.idle
+	q.idle = 0
 	if q.room != nil {
 		close(q.room)
 		q.room = nil

@@ -3,6 +3,7 @@ package eventbus_test
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -106,3 +107,6 @@ func attrs(rec slog.Record) map[string]slog.Value {
 	})
 	return m
 }
+
+// runtimeGoexit ends the calling goroutine the way t.FailNow does.
+func runtimeGoexit() { runtime.Goexit() }

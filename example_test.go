@@ -1,0 +1,330 @@
+package eventbus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/adws/eventbus"
+)
+
+func ExampleNew() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(4))
+	defer bus.Close()
+
+	_, err := bus.Subscribe(func(e eventbus.Event) error {
+		fmt.Printf("%s %s: %s\n", e.ADWID, e.Type, e.Message)
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = bus.PublishAndWait(context.Background(), eventbus.Event{
+		ADWID:    "adw-7",
+		Type:     eventbus.WorkflowStarted,
+		Severity: eventbus.SeverityInfo,
+		Message:  "ingest orders",
+	})
+	fmt.Println("err:", err)
+	// Output:
+	// adw-7 workflow_started: ingest orders
+	// err: <nil>
+}
+
+func ExampleDefault() {
+	bus := eventbus.Default() // shared by the whole process; never closed
+	id, err := bus.Subscribe(func(e eventbus.Event) error {
+		fmt.Println("default bus got", e.Type)
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer bus.Unsubscribe(id)
+
+	if err := bus.PublishAndWait(context.Background(), eventbus.Event{Type: eventbus.StepStarted}); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// default bus got step_started
+}
+
+func ExampleBus_Subscribe() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(0))
+	defer bus.Close()
+
+	id, err := bus.Subscribe(func(e eventbus.Event) error {
+		fmt.Println("step:", e.Message)
+		return nil
+	}, eventbus.WithName("timeline"), eventbus.Filter{
+		Types: []eventbus.EventType{eventbus.StepStarted, eventbus.StepCompleted},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("subscribed", id)
+
+	ctx := context.Background()
+	_ = bus.Publish(ctx, eventbus.Event{Type: eventbus.WorkflowStarted, Message: "not a step"})
+	_ = bus.Publish(ctx, eventbus.Event{Type: eventbus.StepStarted, Message: "extract"})
+	_ = bus.Publish(ctx, eventbus.Event{Type: eventbus.StepCompleted, Message: "extract"})
+	// Output:
+	// subscribed sub-1
+	// step: extract
+	// step: extract
+}
+
+func ExampleBus_SubscribeAsync() {
+	bus := eventbus.New()
+	defer bus.Close()
+
+	_, err := bus.SubscribeAsync(func(ctx context.Context, e eventbus.Event) error {
+		// Runs in a goroutine of its own; ctx ends if Shutdown gives up.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+			fmt.Println("archived", e.ADWID)
+			return nil
+		}
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := bus.Publish(context.Background(), eventbus.Event{Type: eventbus.WorkflowCompleted, ADWID: "adw-1"}); err != nil {
+		log.Fatal(err)
+	}
+	if err := bus.Drain(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// archived adw-1
+}
+
+func ExampleFilter() {
+	alerts := eventbus.Filter{
+		Severities: []eventbus.Severity{eventbus.SeverityError, eventbus.SeverityCritical},
+		Match:      func(e eventbus.Event) bool { return e.Source != "healthcheck" },
+	}
+	for _, e := range []eventbus.Event{
+		{Type: eventbus.StepFailed, Severity: eventbus.SeverityError, Source: "loader"},
+		{Type: eventbus.StepFailed, Severity: eventbus.SeverityError, Source: "healthcheck"},
+		{Type: eventbus.StepCompleted, Severity: eventbus.SeverityInfo, Source: "loader"},
+	} {
+		fmt.Println(e.Source, e.Severity, alerts.Matches(e))
+	}
+	fmt.Println(alerts)
+	// Output:
+	// loader ERROR true
+	// healthcheck ERROR false
+	// loader INFO false
+	// severities=[ERROR CRITICAL] match=func
+}
+
+func ExampleBus_Publish() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(0))
+	defer bus.Close()
+
+	fmt.Println(bus.Publish(context.Background(), eventbus.Event{Message: "no type"}))
+	fmt.Println(bus.Publish(context.Background(), eventbus.Event{Type: eventbus.ToolCalled}))
+	// Output:
+	// eventbus: invalid event: empty Type
+	// <nil>
+}
+
+func ExampleBus_PublishAndWait() {
+	bus := eventbus.New(eventbus.WithLogger(slog.New(slog.DiscardHandler)))
+	defer bus.Close()
+
+	_, _ = bus.Subscribe(func(e eventbus.Event) error {
+		fmt.Println("handled", e.Type)
+		return nil
+	})
+	_, _ = bus.Subscribe(func(e eventbus.Event) error {
+		return errors.New("warehouse unreachable")
+	}, eventbus.WithName("loader"))
+
+	err := bus.PublishAndWait(context.Background(), eventbus.Event{Type: eventbus.StepStarted})
+	var he *eventbus.HandlerError
+	if errors.As(err, &he) {
+		fmt.Println("failed:", he.SubscriptionID, he.Err)
+	}
+	// Output:
+	// handled step_started
+	// failed: sub-2 warehouse unreachable
+}
+
+func ExampleBus_Drain() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(2))
+	defer bus.Close()
+
+	var mu sync.Mutex
+	var done []string
+	_, _ = bus.Subscribe(func(e eventbus.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		done = append(done, e.Message)
+		return nil
+	})
+	for _, step := range []string{"extract", "transform", "load"} {
+		_ = bus.Publish(context.Background(), eventbus.Event{Type: eventbus.StepCompleted, Message: step})
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := bus.Drain(ctx); err != nil {
+		log.Fatal(err)
+	}
+	slices.Sort(done) // the pool runs them in any order
+	fmt.Println(done)
+	// Output:
+	// [extract load transform]
+}
+
+func ExampleBus_Close() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(1))
+	_, _ = bus.Subscribe(func(e eventbus.Event) error {
+		fmt.Println("finished", e.Message)
+		return nil
+	})
+	_ = bus.Publish(context.Background(), eventbus.Event{Type: eventbus.StepCompleted, Message: "queued before Close"})
+
+	fmt.Println(bus.Close()) // waits for the queued event
+	fmt.Println(bus.Publish(context.Background(), eventbus.Event{Type: eventbus.StepCompleted}))
+	fmt.Println(bus.Close())
+	// Output:
+	// finished queued before Close
+	// <nil>
+	// eventbus: bus closed
+	// <nil>
+}
+
+func ExampleWithMaxWorkers() {
+	// With no workers, Publish runs sync handlers inline, in subscription
+	// order, before it returns: deterministic, handy in tests.
+	bus := eventbus.New(eventbus.WithMaxWorkers(0))
+	defer bus.Close()
+
+	for _, name := range []string{"first", "second", "third"} {
+		_, _ = bus.Subscribe(func(eventbus.Event) error {
+			fmt.Println(name)
+			return nil
+		})
+	}
+	_ = bus.Publish(context.Background(), eventbus.Event{Type: eventbus.AgentMessage})
+	fmt.Println("Publish returned")
+	// Output:
+	// first
+	// second
+	// third
+	// Publish returned
+}
+
+func ExampleOnce() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(0))
+	defer bus.Close()
+
+	_, _ = bus.Subscribe(func(e eventbus.Event) error {
+		fmt.Println("first failure:", e.Message)
+		return nil
+	}, eventbus.Once(), eventbus.Filter{Types: []eventbus.EventType{eventbus.StepFailed}})
+
+	for _, m := range []string{"timeout", "schema mismatch"} {
+		_ = bus.Publish(context.Background(), eventbus.Event{Type: eventbus.StepFailed, Message: m})
+	}
+	fmt.Println("subscribers left:", bus.Metrics().Subscribers)
+	// Output:
+	// first failure: timeout
+	// subscribers left: 0
+}
+
+func ExampleWithQueueLimit() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(1), eventbus.WithQueueLimit(1, eventbus.OverflowReject))
+	defer bus.Close()
+
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	_, _ = bus.Subscribe(func(eventbus.Event) error {
+		started <- struct{}{}
+		<-release
+		return nil
+	})
+	ctx := context.Background()
+	e := eventbus.Event{Type: eventbus.ToolCalled}
+	fmt.Println(bus.Publish(ctx, e)) // the worker takes it
+	<-started
+	fmt.Println(bus.Publish(ctx, e)) // waits in the queue
+	fmt.Println(bus.Publish(ctx, e)) // no room
+	close(release)
+	_ = bus.Drain(ctx)
+	fmt.Println("rejected:", bus.Metrics().Rejected)
+	// Output:
+	// <nil>
+	// <nil>
+	// eventbus: queue full
+	// rejected: 1
+}
+
+func ExampleWithLogger() {
+	// Every handler run is logged: Debug on success, Error on failure. Time
+	// and duration are dropped here to keep the output stable.
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			switch a.Key {
+			case slog.TimeKey, "duration", "event_id":
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	bus := eventbus.New(eventbus.WithMaxWorkers(0), eventbus.WithLogger(logger))
+	defer bus.Close()
+
+	_, _ = bus.Subscribe(func(eventbus.Event) error { return nil }, eventbus.WithName("timeline"))
+	_, _ = bus.Subscribe(func(eventbus.Event) error { return errors.New("disk full") })
+	_ = bus.Publish(context.Background(), eventbus.Event{Type: eventbus.StepCompleted, ADWID: "adw-3"})
+	// Output:
+	// level=DEBUG msg="handler finished" subscription_id=sub-1 subscription_name=timeline event_type=step_completed adw_id=adw-3
+	// level=ERROR msg="handler failed" subscription_id=sub-2 event_type=step_completed adw_id=adw-3 error="eventbus: handler sub-2 on step_completed: disk full"
+}
+
+func ExampleBus_Metrics() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(0), eventbus.WithLogger(slog.New(slog.DiscardHandler)))
+	defer bus.Close()
+
+	_, _ = bus.Subscribe(func(eventbus.Event) error { return nil })
+	_, _ = bus.Subscribe(func(e eventbus.Event) error {
+		if e.Severity == eventbus.SeverityCritical {
+			panic("unexpected state")
+		}
+		return nil
+	})
+	ctx := context.Background()
+	_ = bus.Publish(ctx, eventbus.Event{Type: eventbus.StepCompleted})
+	_ = bus.Publish(ctx, eventbus.Event{Type: eventbus.StepFailed, Severity: eventbus.SeverityCritical})
+
+	m := bus.Metrics()
+	fmt.Printf("published=%d delivered=%d failed=%d panics=%d\n", m.Published, m.Delivered, m.Failed, m.Panics)
+	// Output:
+	// published=2 delivered=3 failed=1 panics=1
+}
+
+func ExampleSeverity_MarshalText() {
+	text, _ := eventbus.SeverityWarning.MarshalText()
+	fmt.Println(string(text))
+
+	var s eventbus.Severity
+	fmt.Println(s.UnmarshalText([]byte("critical")), s)
+	fmt.Println(s.UnmarshalText([]byte("LOUD")))
+	// Output:
+	// WARNING
+	// <nil> CRITICAL
+	// eventbus: invalid event: unknown severity "LOUD"
+}
