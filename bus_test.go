@@ -523,4 +523,3 @@ func TestMetricsAddUp(t *testing.T) {
 	assert.Zero(t, m.InFlight)
 	assert.Equal(t, 7, m.Subscribers)
 }
-

@@ -222,29 +222,11 @@ func TestPublishAndWaitWaitsForAll(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBus(t, eventbus.WithMaxWorkers(2))
 		release := make(chan struct{})
-		var finished atomic.Int64
-		for range 3 {
-			_, err := b.Subscribe(func(eventbus.Event) error {
-				<-release
-				finished.Add(1)
-				return nil
-			})
-			require.NoError(t, err)
-			_, err = b.SubscribeAsync(func(context.Context, eventbus.Event) error {
-				<-release
-				finished.Add(1)
-				return nil
-			})
-			require.NoError(t, err)
-		}
+		finished := subscribeBlocked(t, b, release, 3, 3)
 		result := make(chan error, 1)
 		go func() { result <- b.PublishAndWait(context.Background(), ev(eventbus.StepStarted)) }()
 		synctest.Wait()
-		select {
-		case err := <-result:
-			t.Fatalf("PublishAndWait returned %v before its handlers", err)
-		default:
-		}
+		notYet(t, result, "PublishAndWait returned before its handlers")
 		close(release)
 		synctest.Wait()
 		require.NoError(t, <-result)
@@ -260,35 +242,17 @@ func TestPublishAndWaitContextEndsFirst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBus(t, eventbus.WithMaxWorkers(4))
 		release := make(chan struct{})
-		var finished atomic.Int64
-		for range 2 {
-			_, err := b.Subscribe(func(eventbus.Event) error {
-				<-release
-				finished.Add(1)
-				return nil
-			})
-			require.NoError(t, err)
-		}
-		_, err := b.SubscribeAsync(func(ctx context.Context, e eventbus.Event) error {
-			<-release
-			finished.Add(1)
-			return nil
-		})
-		require.NoError(t, err)
+		finished := subscribeBlocked(t, b, release, 2, 1)
 
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		err = b.PublishAndWait(ctx, ev(eventbus.StepStarted))
+		err := b.PublishAndWait(ctx, ev(eventbus.StepStarted))
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 
 		drained := make(chan error, 1)
 		go func() { drained <- b.Drain(context.Background()) }()
 		synctest.Wait()
-		select {
-		case err := <-drained:
-			t.Fatalf("Drain returned %v while handlers were running", err)
-		default:
-		}
+		notYet(t, drained, "Drain returned while handlers were running")
 		close(release)
 		synctest.Wait()
 		require.NoError(t, <-drained)
@@ -412,30 +376,14 @@ func TestDrainWaitsForQueuedAndRunning(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBus(t, eventbus.WithMaxWorkers(1))
 		release := make(chan struct{})
-		var finished atomic.Int64
-		_, err := b.Subscribe(func(eventbus.Event) error {
-			<-release
-			finished.Add(1)
-			return nil
-		})
-		require.NoError(t, err)
-		_, err = b.SubscribeAsync(func(context.Context, eventbus.Event) error {
-			<-release
-			finished.Add(1)
-			return nil
-		})
-		require.NoError(t, err)
+		finished := subscribeBlocked(t, b, release, 1, 1)
 		for range 3 {
 			require.NoError(t, b.Publish(context.Background(), ev(eventbus.StepStarted)))
 		}
 		drained := make(chan error, 1)
 		go func() { drained <- b.Drain(context.Background()) }()
 		synctest.Wait()
-		select {
-		case err := <-drained:
-			t.Fatalf("Drain returned %v early", err)
-		default:
-		}
+		notYet(t, drained, "Drain returned early")
 		close(release)
 		synctest.Wait()
 		require.NoError(t, <-drained)
@@ -556,19 +504,7 @@ func TestClose(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	b := eventbus.New(quiet, eventbus.WithMaxWorkers(2))
 	release := make(chan struct{})
-	var finished atomic.Int64
-	_, err := b.Subscribe(func(eventbus.Event) error {
-		<-release
-		finished.Add(1)
-		return nil
-	})
-	require.NoError(t, err)
-	_, err = b.SubscribeAsync(func(context.Context, eventbus.Event) error {
-		<-release
-		finished.Add(1)
-		return nil
-	})
-	require.NoError(t, err)
+	finished := subscribeBlocked(t, b, release, 1, 1)
 	for range 100 {
 		require.NoError(t, b.Publish(context.Background(), ev(eventbus.StepStarted)))
 	}
@@ -578,11 +514,7 @@ func TestClose(t *testing.T) {
 		_, err := b.Subscribe(func(eventbus.Event) error { return nil })
 		return errors.Is(err, eventbus.ErrClosed)
 	}, hardTimeout, time.Millisecond)
-	select {
-	case err := <-closed:
-		t.Fatalf("Close returned %v before pending work finished", err)
-	default:
-	}
+	notYet(t, closed, "Close returned before pending work finished")
 	close(release)
 	require.NoError(t, recv(t, closed))
 	assert.Equal(t, int64(200), finished.Load(), "pending work finished before Close returned")
@@ -590,7 +522,7 @@ func TestClose(t *testing.T) {
 
 	assert.ErrorIs(t, b.Publish(context.Background(), ev(eventbus.StepStarted)), eventbus.ErrClosed)
 	assert.ErrorIs(t, b.PublishAndWait(context.Background(), ev(eventbus.StepStarted)), eventbus.ErrClosed)
-	_, err = b.Subscribe(func(eventbus.Event) error { return nil })
+	_, err := b.Subscribe(func(eventbus.Event) error { return nil })
 	assert.ErrorIs(t, err, eventbus.ErrClosed)
 	_, err = b.SubscribeAsync(func(context.Context, eventbus.Event) error { return nil })
 	assert.ErrorIs(t, err, eventbus.ErrClosed)
@@ -607,13 +539,7 @@ func TestShutdownDeadlineSyncHandler(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := eventbus.New(quiet, eventbus.WithMaxWorkers(1))
 		release := make(chan struct{})
-		var finished atomic.Int64
-		_, err := b.Subscribe(func(eventbus.Event) error {
-			<-release
-			finished.Add(1)
-			return nil
-		})
-		require.NoError(t, err)
+		finished := subscribeBlocked(t, b, release, 1, 0)
 		for range 3 {
 			require.NoError(t, b.Publish(context.Background(), ev(eventbus.StepStarted)))
 		}
@@ -674,13 +600,7 @@ func TestPublishRacingClose(t *testing.T) {
 func TestPublishNeverBlocksByDefault(t *testing.T) {
 	b := newBus(t, eventbus.WithMaxWorkers(1))
 	release := make(chan struct{})
-	var handled atomic.Int64
-	_, err := b.Subscribe(func(eventbus.Event) error {
-		<-release
-		handled.Add(1)
-		return nil
-	})
-	require.NoError(t, err)
+	handled := subscribeBlocked(t, b, release, 1, 0)
 	const events = 10000
 	within(t, func() {
 		for range events {
@@ -750,11 +670,7 @@ func TestOverflowBlock(t *testing.T) {
 		blocked := make(chan error, 1)
 		go func() { blocked <- b.Publish(bg, msg("4")) }()
 		synctest.Wait()
-		select {
-		case err := <-blocked:
-			t.Fatalf("Publish into a full queue returned %v without waiting", err)
-		default:
-		}
+		notYet(t, blocked, "Publish into a full queue returned without waiting")
 		close(release)
 		synctest.Wait()
 		require.NoError(t, <-blocked)

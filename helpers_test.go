@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,3 +111,42 @@ func attrs(rec slog.Record) map[string]slog.Value {
 
 // runtimeGoexit ends the calling goroutine the way t.FailNow does.
 func runtimeGoexit() { runtime.Goexit() }
+
+// subscribeBlocked subscribes nSync sync and nAsync async handlers that wait
+// until release is closed, and returns the count of runs that finished.
+func subscribeBlocked(t testing.TB, b *eventbus.Bus, release <-chan struct{}, nSync, nAsync int) *atomic.Int64 {
+	t.Helper()
+	finished := new(atomic.Int64)
+	for range nSync {
+		_, err := b.Subscribe(func(eventbus.Event) error {
+			<-release
+			finished.Add(1)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range nAsync {
+		_, err := b.SubscribeAsync(func(context.Context, eventbus.Event) error {
+			<-release
+			finished.Add(1)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return finished
+}
+
+// notYet fails the test if ch already holds a result: what sends it should
+// still be blocked.
+func notYet[T any](t testing.TB, ch <-chan T, what string) {
+	t.Helper()
+	select {
+	case v := <-ch:
+		t.Fatalf("%s (got %v)", what, v)
+	default:
+	}
+}
