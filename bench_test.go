@@ -1,0 +1,201 @@
+package eventbus_test
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/adws/eventbus"
+)
+
+// benchEvent is what every benchmark publishes: a realistic event without an
+// ID or timestamp, so that each Publish assigns both.
+var benchEvent = eventbus.Event{
+	ADWID:    "adw-42",
+	Type:     eventbus.StepCompleted,
+	Source:   "planner",
+	Severity: eventbus.SeverityInfo,
+	Message:  "step done",
+}
+
+var subCounts = []int{1, 10, 100}
+
+// subscribeCounters subscribes n sync handlers that count their runs.
+func subscribeCounters(b *testing.B, bus *eventbus.Bus, n int) *atomic.Int64 {
+	var runs atomic.Int64
+	for range n {
+		if _, err := bus.Subscribe(func(eventbus.Event) error { runs.Add(1); return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return &runs
+}
+
+// checkRuns fails the benchmark unless every handler ran once per operation.
+func checkRuns(b *testing.B, runs *atomic.Int64, want int) {
+	if got := runs.Load(); got != int64(want) {
+		b.Fatalf("handlers ran %d times, want %d", got, want)
+	}
+}
+
+func BenchmarkPublishInline(b *testing.B) {
+	for _, n := range subCounts {
+		b.Run("subs="+strconv.Itoa(n), func(b *testing.B) {
+			bus := newBus(b, eventbus.WithMaxWorkers(0))
+			runs := subscribeCounters(b, bus, n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			ops := 0
+			for b.Loop() {
+				if err := bus.Publish(ctx, benchEvent); err != nil {
+					b.Fatal(err)
+				}
+				ops++
+			}
+			checkRuns(b, runs, ops*n)
+		})
+	}
+}
+
+func BenchmarkPublishPool(b *testing.B) {
+	for _, n := range subCounts {
+		b.Run("subs="+strconv.Itoa(n), func(b *testing.B) {
+			bus := newBus(b)
+			runs := subscribeCounters(b, bus, n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			ops := 0
+			for b.Loop() {
+				if err := bus.Publish(ctx, benchEvent); err != nil {
+					b.Fatal(err)
+				}
+				ops++
+			}
+			if err := bus.Drain(ctx); err != nil {
+				b.Fatal(err)
+			}
+			checkRuns(b, runs, ops*n)
+		})
+	}
+}
+
+func BenchmarkPublishAsync(b *testing.B) {
+	for _, n := range []int{1, 10} {
+		b.Run("subs="+strconv.Itoa(n), func(b *testing.B) {
+			bus := newBus(b)
+			var runs atomic.Int64
+			for range n {
+				if _, err := bus.SubscribeAsync(func(context.Context, eventbus.Event) error { runs.Add(1); return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			ops := 0
+			for b.Loop() {
+				if err := bus.Publish(ctx, benchEvent); err != nil {
+					b.Fatal(err)
+				}
+				ops++
+			}
+			if err := bus.Drain(ctx); err != nil {
+				b.Fatal(err)
+			}
+			checkRuns(b, &runs, ops*n)
+		})
+	}
+}
+
+func BenchmarkPublishAndWait(b *testing.B) {
+	for _, n := range []int{1, 10} {
+		b.Run("subs="+strconv.Itoa(n), func(b *testing.B) {
+			bus := newBus(b)
+			runs := subscribeCounters(b, bus, n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			ops := 0
+			for b.Loop() {
+				if err := bus.PublishAndWait(ctx, benchEvent); err != nil {
+					b.Fatal(err)
+				}
+				ops++
+			}
+			checkRuns(b, runs, ops*n)
+		})
+	}
+}
+
+func BenchmarkPublishParallel(b *testing.B) {
+	bus := newBus(b, eventbus.WithMaxWorkers(0))
+	runs := subscribeCounters(b, bus, 10)
+	ctx := context.Background()
+	b.ReportAllocs()
+	var ops atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := bus.Publish(ctx, benchEvent); err != nil {
+				b.Error(err)
+				return
+			}
+			ops.Add(1)
+		}
+	})
+	checkRuns(b, runs, int(ops.Load())*10)
+}
+
+func BenchmarkFilterMatches(b *testing.B) {
+	for _, tt := range []struct {
+		name string
+		f    eventbus.Filter
+	}{
+		{"shape=empty", eventbus.Filter{}},
+		{"shape=types3", eventbus.Filter{Types: []eventbus.EventType{eventbus.StepStarted, eventbus.StepFailed, eventbus.StepCompleted}}},
+		{"shape=all4", eventbus.Filter{
+			Types:      []eventbus.EventType{eventbus.StepCompleted},
+			Severities: []eventbus.Severity{eventbus.SeverityInfo, eventbus.SeverityError},
+			ADWIDs:     []string{"adw-1", "adw-42"},
+			Sources:    []string{"planner"},
+		}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			matched := 0
+			for b.Loop() {
+				if tt.f.Matches(benchEvent) {
+					matched++
+				}
+			}
+			if matched == 0 {
+				b.Fatal("filter never matched")
+			}
+		})
+	}
+}
+
+func BenchmarkSubscribeUnsubscribe(b *testing.B) {
+	for _, n := range []int{10, 10000} {
+		b.Run("subs="+strconv.Itoa(n), func(b *testing.B) {
+			bus := newBus(b)
+			noop := func(eventbus.Event) error { return nil }
+			for range n {
+				if _, err := bus.Subscribe(noop); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				id, err := bus.Subscribe(noop)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !bus.Unsubscribe(id) {
+					b.Fatal("Unsubscribe: unknown id")
+				}
+			}
+			if got := bus.Metrics().Subscribers; got != n {
+				b.Fatalf("Subscribers = %d, want %d", got, n)
+			}
+		})
+	}
+}
