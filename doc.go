@@ -1,0 +1,149 @@
+// Package eventbus is an in-process event bus for Go services that run
+// agentic data workflows. Services publish typed workflow events ([Event]) and
+// subscribe handlers with filters; the bus runs the handlers on a bounded
+// worker pool or in goroutines it tracks, times and logs every run, and keeps
+// one handler's error or panic away from every other handler and from the
+// publisher.
+//
+//	bus := eventbus.New()
+//	defer bus.Close()
+//	bus.Subscribe(alert, eventbus.Filter{Severities: []eventbus.Severity{eventbus.SeverityError}})
+//	err := bus.PublishAndWait(ctx, eventbus.Event{ADWID: "adw-7", Type: eventbus.StepFailed, Severity: eventbus.SeverityError})
+//
+// # Subscribing
+//
+// [Bus.Subscribe] registers a [Handler], which runs on one of the bus's worker
+// goroutines ([WithMaxWorkers], default 10) or, with WithMaxWorkers(0), inline
+// in the publishing goroutine. [Bus.SubscribeAsync] registers an
+// [AsyncHandler], which runs in a goroutine of its own for each event and
+// receives a context. Options narrow or shape a subscription: a [Filter]
+// selects events (several Filters must all match), [Once] removes the
+// subscription after its first event, [WithName] names it in logs.
+// [Bus.Unsubscribe] removes it.
+//
+// The registry is copy-on-write: Subscribe and Unsubscribe copy the list of
+// subscriptions (O(n), about 100 µs with 10,000 subscriptions), and Publish
+// reads the current list without a lock. So a Publish delivers to the
+// subscriptions registered when it started, and a Subscribe or Unsubscribe
+// during a Publish does not change whom that Publish matches. No event
+// published after Unsubscribe returns reaches the subscription; runs of it
+// that were queued but had not started are skipped and counted in
+// [Metrics].Skipped. A run already executing is not interrupted.
+//
+// # Publishing
+//
+// [Bus.Publish] validates the event (a non-empty Type and a known Severity,
+// else an error wrapping [ErrInvalidEvent]), fills in a zero ID (a random
+// version 4 UUID) and Timestamp, and hands the event to every matching
+// subscription. It returns without waiting for handlers, except that with
+// WithMaxWorkers(0) it runs the sync handlers inline before returning.
+// Handler errors are logged and counted, not returned by Publish.
+//
+// [Bus.PublishAndWait] returns once every matching handler, sync and async,
+// has returned: nil, or [errors.Join] of one [*HandlerError] per failed run.
+// If its ctx ends first it returns ctx.Err(); the handlers still run to the
+// end, and Drain and Close still wait for them. A caller that waits anyway
+// helps: when its ctx can never end (context.Background), it runs its own
+// event's sync handlers, and the last async handler if there is no sync one,
+// on its own goroutine instead of handing them to workers; when its ctx can
+// end, it leaves them to free workers, so that it can return on time, and
+// runs them itself only while every worker is busy. That is what keeps a
+// handler that calls PublishAndWait on a one-worker pool from deadlocking; it
+// also means a caller running a handler itself returns only after that
+// handler does, and that such runs add to the pool's concurrency.
+//
+// Handlers may call Publish, PublishAndWait, Subscribe and Unsubscribe on
+// their own bus. A handler must not call Drain, Shutdown or Close on its own
+// bus: those wait for every running handler, itself included, until their
+// ctx ends.
+//
+// # Delivery and ordering
+//
+// Every matching subscription receives each accepted event exactly once, and
+// async handlers always run; nothing is dropped. What is ordered:
+//
+//   - WithMaxWorkers(0): sync handlers run one after another, in subscription
+//     order, in the publishing goroutine. Events from one goroutine therefore
+//     reach each sync handler in publish order.
+//   - With workers, queued runs start in the order their events were accepted,
+//     but run in parallel and may finish in any order. Two events published
+//     one after the other may reach the same handler in either order, and one
+//     handler may run for several events at once.
+//   - Async handlers start in goroutines of their own and are not ordered.
+//
+// Handlers of one event see the same Event value; its Data map is shared and
+// must be treated as read-only.
+//
+// # Backpressure
+//
+// By default the queue has no bound: Publish never blocks and never drops.
+// [WithQueueLimit](n, policy) bounds how many events may wait for a worker; an
+// event is queued for all of its sync handlers or for none. When the queue is
+// full, [OverflowBlock] makes Publish wait for room until its ctx ends (then
+// it returns ctx.Err()), and [OverflowReject] makes it return [ErrQueueFull]
+// at once; either way no handler sees the event, it is counted in
+// [Metrics].Rejected, and a [Once] subscription stays available. The limit
+// does not apply with WithMaxWorkers(0) and does not count async handlers. A
+// handler that publishes into its own full OverflowBlock bus waits for room
+// that only the workers can make: with every worker doing the same, it waits
+// until its ctx ends.
+//
+// # Shutdown
+//
+// [Bus.Drain] waits until every handler run that was queued or executing when
+// it was called has returned, and leaves the bus open; it ignores events
+// accepted later, so it returns even while publishers never pause. It starts
+// no goroutine and does not poll.
+//
+// [Bus.Shutdown] refuses new work at once (Publish, PublishAndWait, Subscribe
+// and SubscribeAsync return [ErrClosed]), waits for every accepted event's
+// handlers, queued runs included, and for the bus's goroutines to exit. If
+// its ctx ends first it cancels the ctx of the running async handlers and
+// returns ctx.Err(); the workers still finish the queue and then exit, and a
+// later Shutdown or Close waits for them. [Bus.Close] is
+// Shutdown(context.Background()); calling it again returns nil. A Publish
+// racing with Close either returns ErrClosed or has its event delivered.
+//
+// New starts no goroutine: the workers start with the first event that is
+// queued for them. The process-wide [Default] bus is created on first use.
+//
+// # Errors and panics
+//
+// A handler's panic is recovered where the handler is called, so it never
+// reaches another handler or the publisher, and the worker goes on. It
+// becomes a [*HandlerError] with the panic value in Panic, the stack in Stack
+// and an Err that wraps the value when it is an error. A handler that calls
+// runtime.Goexit (as t.FailNow does) is reported the same way, with Err
+// saying so; a worker that exits this way is replaced, so the pool keeps its
+// size. If it happens on the publisher's goroutine (WithMaxWorkers(0), or a
+// helping PublishAndWait caller), that goroutine ends as Goexit demands and
+// the event's handlers that had not started are skipped.
+//
+// Bad input is refused with an error and changes nothing: a nil handler
+// ([ErrNilHandler]), an invalid event ([ErrInvalidEvent], wrapped with the
+// reason), a nil context ([ErrNilContext]). Invalid option values are
+// programming errors: WithMaxWorkers(n < 0), WithQueueLimit(n < 1, ...) or an
+// unknown policy, and WithLogger(nil) panic with an "eventbus: " message.
+//
+// # Observability
+//
+// Every handler run is timed and logged once through [log/slog] ([WithLogger],
+// default slog.Default()): "handler finished" at Debug on success, "handler
+// failed" or "handler panicked" at Error on failure, with the attributes
+// subscription_id, subscription_name (when set), event_type, event_id,
+// adw_id and duration, plus error and, for panics, stack. Nothing is
+// formatted or allocated for a disabled level. [Bus.Metrics] returns counters
+// whose [Metrics] documentation says exactly when each moves; after Drain,
+// Delivered + Failed + Skipped is the number of matched handler runs.
+//
+// # Costs
+//
+// Measured with go test -bench on a 2-core Intel Xeon VM (Go 1.26), where
+// reading the clock costs about 40 ns; see README.md for the full tables.
+// Publish with WithMaxWorkers(0) costs about 380 ns with one subscriber and
+// about 210 ns per further subscriber, most of it timing each run; with
+// workers, about 1 µs per event with one subscriber. PublishAndWait with one
+// sync subscriber costs about 770 ns. Filter.Matches costs 10 to 25 ns.
+// Subscribe plus Unsubscribe costs about 0.6 µs with 10 subscriptions and
+// 100 µs with 10,000.
+package eventbus
