@@ -178,7 +178,7 @@ type Bus struct {
 	queue      queue // used when maxWorkers > 0
 
 	subsMu sync.Mutex
-	subs   atomic.Pointer[[]*subscription] // copy-on-write; never nil
+	reg    atomic.Pointer[registry] // copy-on-write; never nil
 	byID   map[SubscriptionID]*subscription
 	lastID uint64
 
@@ -194,7 +194,9 @@ type Bus struct {
 	workers     sync.WaitGroup
 	async       sync.WaitGroup
 
-	m counters
+	shards    []shard // hot counters, spread to avoid contention
+	shardMask int
+	m         counters
 }
 
 // New returns a Bus configured by opts, ready for use. It starts no goroutine:
@@ -210,14 +212,17 @@ func New(opts ...Option) *Bus {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
+	shards := shardCount()
 	b := &Bus{
 		log:        c.logger,
 		maxWorkers: c.maxWorkers,
 		byID:       make(map[SubscriptionID]*subscription),
+		shards:     make([]shard, shards),
+		shardMask:  shards - 1,
 	}
-	b.queue.init(c.queueLimit, c.policy)
-	b.subs.Store(&[]*subscription{})
-	b.gen.Store(newGeneration())
+	b.queue.init(c.maxWorkers, c.queueLimit, c.policy)
+	b.reg.Store(&registry{})
+	b.gen.Store(newGeneration(shards))
 	b.stop, b.stopFunc = context.WithCancel(context.Background())
 	return b
 }
@@ -270,9 +275,7 @@ func (b *Bus) subscribe(s *subscription, opts []SubscribeOption) (SubscriptionID
 	b.lastID++
 	s.id = SubscriptionID("sub-" + strconv.FormatUint(b.lastID, 10))
 	b.byID[s.id] = s
-	old := *b.subs.Load()
-	next := append(slices.Clip(old), s) // copies: old may be in use by publishers
-	b.subs.Store(&next)
+	b.reg.Store(b.reg.Load().with(s))
 	return s.id, nil
 }
 
@@ -304,11 +307,35 @@ func (b *Bus) remove(s *subscription) {
 
 func (b *Bus) removeLocked(s *subscription) {
 	delete(b.byID, s.id)
-	old := *b.subs.Load()
-	i := slices.Index(old, s)
-	next := make([]*subscription, 0, len(old)-1)
-	next = append(append(next, old[:i]...), old[i+1:]...)
-	b.subs.Store(&next)
+	b.reg.Store(b.reg.Load().without(s))
+}
+
+// A registry is one immutable version of the subscription list. Publish
+// loads the current version without a lock; Subscribe and Unsubscribe build
+// a new one under subsMu.
+type registry struct {
+	subs  []*subscription // in subscription order
+	async int             // how many of subs are async
+}
+
+// with returns a copy of r with s added at the end.
+func (r *registry) with(s *subscription) *registry {
+	next := &registry{subs: append(slices.Clip(r.subs), s), async: r.async}
+	if s.async != nil {
+		next.async++
+	}
+	return next
+}
+
+// without returns a copy of r without s.
+func (r *registry) without(s *subscription) *registry {
+	i := slices.Index(r.subs, s)
+	next := &registry{subs: make([]*subscription, 0, len(r.subs)-1), async: r.async}
+	next.subs = append(append(next.subs, r.subs[:i]...), r.subs[i+1:]...)
+	if s.async != nil {
+		next.async--
+	}
+	return next
 }
 
 // Publish delivers e to every matching subscription and returns without waiting
@@ -347,8 +374,8 @@ func (b *Bus) Drain(ctx context.Context) error {
 		return ErrNilContext
 	}
 	b.lifeMu.Lock()
-	if !b.closed.Load() && b.gen.Load().pending.Load() > 1 {
-		b.sealLocked(newGeneration())
+	if !b.closed.Load() && b.gen.Load().busy() {
+		b.sealLocked(newGeneration(len(b.shards)))
 	}
 	waits := b.unfinishedLocked()
 	b.lifeMu.Unlock()
@@ -371,7 +398,7 @@ func (b *Bus) Shutdown(ctx context.Context) error {
 		b.subsMu.Lock()
 		b.closed.Store(true) // under subsMu: no Subscribe after this
 		b.subsMu.Unlock()
-		b.sealLocked(closedGeneration())
+		b.sealLocked(closedGeneration(len(b.shards)))
 		b.queue.close()
 	}
 	waits := b.unfinishedLocked()
@@ -404,14 +431,20 @@ type subscription struct {
 	cancelled atomic.Bool // Unsubscribe ran: skip queued runs
 }
 
-// matches reports whether s wants e, claiming a Once subscription for it.
+// matches reports whether s takes e: s wants it and, if s is Once, no other
+// event has claimed s yet. It claims a Once subscription for e.
 func (s *subscription) matches(e *Event) bool {
-	for _, f := range s.filters {
-		if !f.Matches(*e) {
+	return s.wants(e) && (!s.once || s.claimed.CompareAndSwap(false, true))
+}
+
+// wants reports whether e passes all of s's filters.
+func (s *subscription) wants(e *Event) bool {
+	for i := range s.filters {
+		if !s.filters[i].matches(e) {
 			return false
 		}
 	}
-	return !s.once || s.claimed.CompareAndSwap(false, true)
+	return true
 }
 
 func (s *subscription) String() string {

@@ -1,21 +1,24 @@
 package eventbus
 
-import "sync/atomic"
+import (
+	"runtime"
+	"sync/atomic"
+)
 
 // Metrics is a snapshot of a Bus's counters, taken by [Bus.Metrics]. Every
 // counter starts at zero when the bus is created and moves at the moment
 // described beside it. Counters are read one by one, so a snapshot taken while
 // events are in flight may be slightly inconsistent; after [Bus.Drain] returns
-// with nothing else publishing, these hold:
+// with nothing else publishing,
 //
-//	runs started = Delivered + Failed
-//	every matched handler run is Delivered, Failed or Skipped exactly once
+//	Delivered + Failed + Skipped = the number of matched handler runs
 type Metrics struct {
 	// Published counts events the bus accepted: Publish or PublishAndWait got
 	// past validation, closing and backpressure, whether or not any
 	// subscription matched.
 	Published uint64
-	// Delivered counts handler runs that returned nil.
+	// Delivered counts handler runs that returned nil. Runs made one after
+	// another on one goroutine are added when the last of them returns.
 	Delivered uint64
 	// Failed counts handler runs that returned an error, panicked or called
 	// runtime.Goexit. Each is logged once at Error level.
@@ -26,42 +29,70 @@ type Metrics struct {
 	// ErrQueueFull with OverflowReject, or ctx ending while Publish waited for
 	// room with OverflowBlock. No handler sees a rejected event.
 	Rejected uint64
-	// Skipped counts queued handler runs that never started because their
-	// subscription was removed by Unsubscribe first.
+	// Skipped counts handler runs that never started: their subscription was
+	// removed by Unsubscribe first, or an earlier handler on the same
+	// goroutine called runtime.Goexit.
 	Skipped uint64
 
-	// Queued is the number of sync handler runs accepted but not yet started.
+	// Queued is the number of sync handler runs accepted but not yet claimed
+	// by a worker or a waiting caller.
 	Queued int64
-	// InFlight is the number of handler runs, sync and async, executing now.
+	// InFlight is the number of handler runs executing now. A goroutine that
+	// runs several handlers back to back counts one for the whole series.
 	InFlight int64
 	// Subscribers is the number of live subscriptions.
 	Subscribers int
 }
 
-// counters are the live values behind Metrics.
+// counters are the rarely moving values behind Metrics.
 type counters struct {
+	failed   atomic.Uint64
+	panics   atomic.Uint64
+	rejected atomic.Uint64
+	skipped  atomic.Uint64
+}
+
+// A shard holds the counters that move on every event. Each publisher adds to
+// a shard picked at random and each worker to its own, so that goroutines on
+// different cores rarely write the same cache line; Metrics sums them.
+type shard struct {
 	published atomic.Uint64
 	delivered atomic.Uint64
-	failed    atomic.Uint64
-	panics    atomic.Uint64
-	rejected  atomic.Uint64
-	skipped   atomic.Uint64
-	queued    atomic.Int64
 	inFlight  atomic.Int64
+	queued    atomic.Int64
+	_         [128 - 32]byte // a cache line (and its prefetched pair) per shard
+}
+
+// shardCount returns the number of shards for a new bus: a power of two, at
+// least twice the number of CPUs the process may use, at most 64.
+func shardCount() int {
+	n := 4
+	for n < 2*runtime.GOMAXPROCS(0) && n < 64 {
+		n *= 2
+	}
+	return n
 }
 
 // Metrics returns a snapshot of the bus's counters. It is safe to call at any
-// time, from any goroutine, also after Close, and never blocks.
+// time, from any goroutine, also after Close, and never blocks. It costs one
+// pass over the bus's counter shards (4 to 64 of them, by CPU count).
 func (b *Bus) Metrics() Metrics {
-	return Metrics{
-		Published:   b.m.published.Load(),
-		Delivered:   b.m.delivered.Load(),
+	m := Metrics{
 		Failed:      b.m.failed.Load(),
 		Panics:      b.m.panics.Load(),
 		Rejected:    b.m.rejected.Load(),
 		Skipped:     b.m.skipped.Load(),
-		Queued:      b.m.queued.Load(),
-		InFlight:    b.m.inFlight.Load(),
-		Subscribers: len(*b.subs.Load()),
+		Subscribers: len(b.reg.Load().subs),
 	}
+	for i := range b.shards {
+		s := &b.shards[i]
+		m.Published += s.published.Load()
+		m.Delivered += s.delivered.Load()
+		m.InFlight += s.inFlight.Load()
+		m.Queued += s.queued.Load()
+	}
+	// One shard's decrement may be read before another's increment.
+	m.InFlight = max(m.InFlight, 0)
+	m.Queued = max(m.Queued, 0)
+	return m
 }
