@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A Handler handles events synchronously. The bus calls it on one of its
@@ -48,6 +49,11 @@ var (
 	// ErrNilContext is returned by Publish, PublishAndWait, Drain and
 	// Shutdown when given a nil context.
 	ErrNilContext = errors.New("eventbus: nil context")
+	// ErrInHandler is returned by Drain and Shutdown when their ctx is (or
+	// derives from) the ctx of one of the bus's own async handlers: they
+	// would wait for that handler, which waits for them. Call them from
+	// another goroutine instead (go bus.Close()).
+	ErrInHandler = errors.New("eventbus: Drain or Shutdown called from one of the bus's handlers")
 )
 
 // A HandlerError reports a failed handler run: the handler returned an error,
@@ -95,10 +101,14 @@ func (p OverflowPolicy) String() string {
 	return "OverflowPolicy(" + strconv.Itoa(int(p)) + ")"
 }
 
-const defaultMaxWorkers = 10
+const (
+	defaultMaxWorkers = 10
+	defaultMaxAsync   = 10000
+)
 
 type config struct {
 	maxWorkers int
+	maxAsync   int
 	queueLimit int // 0: no limit
 	policy     OverflowPolicy
 	logger     *slog.Logger
@@ -119,6 +129,18 @@ func WithMaxWorkers(n int) Option {
 		panic("eventbus: WithMaxWorkers: negative worker count")
 	}
 	return optionFunc(func(c *config) { c.maxWorkers = n })
+}
+
+// WithMaxAsync bounds how many goroutines run async handlers at once
+// (default 10,000). Beyond that, async runs wait in a list, without bound, and
+// a goroutine that finishes an async run takes the next one instead of
+// exiting, so a burst of events cannot start a goroutine per run. It panics if
+// n < 1.
+func WithMaxAsync(n int) Option {
+	if n < 1 {
+		panic("eventbus: WithMaxAsync: limit must be at least 1")
+	}
+	return optionFunc(func(c *config) { c.maxAsync = n })
 }
 
 // WithQueueLimit bounds how many published events may wait for a worker at
@@ -155,9 +177,13 @@ type subscribeOptionFunc func(*subscription)
 
 func (f subscribeOptionFunc) applySubscription(s *subscription) { f(s) }
 
-// Once makes a subscription handle at most one event: the first matching event
-// a Publish claims it for. The subscription is removed as that event is
-// accepted, so Subscribers drops at once.
+// Once makes a subscription handle at most one event: the first matching
+// event the bus accepts (with concurrent publishers, whichever is accepted
+// first). An event that is refused (ErrQueueFull, ctx ending while it waits
+// for room, ErrClosed) does not use it up. As that event is accepted, the
+// subscription leaves the registry, so Subscribers drops and no later event
+// matches it; until its run is over, Unsubscribe still finds it and skips the
+// run if it has not started.
 func Once() SubscribeOption {
 	return subscribeOptionFunc(func(s *subscription) { s.once = true })
 }
@@ -193,6 +219,9 @@ type Bus struct {
 	workersOnce sync.Once // the workers start with the first queued run
 	workers     sync.WaitGroup
 	async       sync.WaitGroup
+	asyncQ      asyncQueue
+	pool        sync.Pool // of *delivery
+	clock       clock
 
 	shards    []shard // hot counters, spread to avoid contention
 	shardMask int
@@ -203,7 +232,7 @@ type Bus struct {
 // the worker goroutines start with the first event that has to be queued for
 // them, and Close or Shutdown stops them. Nil options are ignored.
 func New(opts ...Option) *Bus {
-	c := config{maxWorkers: defaultMaxWorkers}
+	c := config{maxWorkers: defaultMaxWorkers, maxAsync: defaultMaxAsync}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
@@ -221,6 +250,9 @@ func New(opts ...Option) *Bus {
 		shardMask:  shards - 1,
 	}
 	b.queue.init(c.maxWorkers, c.queueLimit, c.policy)
+	b.asyncQ.max = c.maxAsync
+	b.pool.New = newPooledDelivery
+	b.clock.epoch = time.Now()
 	b.reg.Store(&registry{})
 	b.gen.Store(newGeneration(shards))
 	b.stop, b.stopFunc = context.WithCancel(context.Background())
@@ -291,23 +323,27 @@ func (b *Bus) Unsubscribe(id SubscriptionID) bool {
 		return false
 	}
 	s.cancelled.Store(true)
-	b.removeLocked(s)
+	delete(b.byID, s.id)
+	b.reg.Store(b.reg.Load().without(s))
 	return true
 }
 
-// remove drops s from the registry without skipping its queued runs: Once
-// uses it for the subscription whose one event is already on its way.
-func (b *Bus) remove(s *subscription) {
+// retire takes a Once subscription whose one event was accepted out of the
+// registry, so that no later event matches it. Unsubscribe still finds it
+// until its run is over.
+func (b *Bus) retire(s *subscription) {
+	b.subsMu.Lock()
+	defer b.subsMu.Unlock()
+	b.reg.Store(b.reg.Load().without(s))
+}
+
+// forget drops a retired Once subscription whose run is over.
+func (b *Bus) forget(s *subscription) {
 	b.subsMu.Lock()
 	defer b.subsMu.Unlock()
 	if b.byID[s.id] == s {
-		b.removeLocked(s)
+		delete(b.byID, s.id)
 	}
-}
-
-func (b *Bus) removeLocked(s *subscription) {
-	delete(b.byID, s.id)
-	b.reg.Store(b.reg.Load().without(s))
 }
 
 // A registry is one immutable version of the subscription list. Publish
@@ -327,9 +363,12 @@ func (r *registry) with(s *subscription) *registry {
 	return next
 }
 
-// without returns a copy of r without s.
+// without returns a copy of r without s, or r if s is not in it.
 func (r *registry) without(s *subscription) *registry {
 	i := slices.Index(r.subs, s)
+	if i < 0 {
+		return r
+	}
 	next := &registry{subs: make([]*subscription, 0, len(r.subs)-1), async: r.async}
 	next.subs = append(append(next.subs, r.subs[:i]...), r.subs[i+1:]...)
 	if s.async != nil {
@@ -367,11 +406,15 @@ func (b *Bus) PublishAndWait(ctx context.Context, e Event) error {
 // was called has returned, and returns nil; if ctx ends first it returns
 // ctx.Err(). Runs of events published after the call, including events that
 // handlers publish, are not waited for. Drain leaves the bus open and starts no
-// goroutine. A handler must not Drain its own bus: it would wait for itself
-// until ctx ends.
+// goroutine. A handler must not Drain its own bus, which would wait for the
+// handler itself: given an async handler's ctx, Drain returns ErrInHandler;
+// from a sync handler it waits until ctx ends.
 func (b *Bus) Drain(ctx context.Context) error {
 	if ctx == nil {
 		return ErrNilContext
+	}
+	if b.inHandler(ctx) {
+		return ErrInHandler
 	}
 	b.lifeMu.Lock()
 	if !b.closed.Load() && b.gen.Load().busy() {
@@ -392,6 +435,9 @@ func (b *Bus) Drain(ctx context.Context) error {
 func (b *Bus) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return ErrNilContext
+	}
+	if b.inHandler(ctx) {
+		return ErrInHandler
 	}
 	b.lifeMu.Lock()
 	if !b.closed.Load() {
@@ -429,22 +475,6 @@ type subscription struct {
 	once      bool
 	claimed   atomic.Bool // Once: a Publish took the one event
 	cancelled atomic.Bool // Unsubscribe ran: skip queued runs
-}
-
-// matches reports whether s takes e: s wants it and, if s is Once, no other
-// event has claimed s yet. It claims a Once subscription for e.
-func (s *subscription) matches(e *Event) bool {
-	return s.wants(e) && (!s.once || s.claimed.CompareAndSwap(false, true))
-}
-
-// wants reports whether e passes all of s's filters.
-func (s *subscription) wants(e *Event) bool {
-	for i := range s.filters {
-		if !s.filters[i].matches(e) {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *subscription) String() string {

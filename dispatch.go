@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,13 @@ import (
 )
 
 // publish is Publish (wait false) and PublishAndWait (wait true).
+//
+// An event is accepted at one instant, after which nothing can refuse it:
+// the publisher counts it in the current generation (so Drain and Shutdown
+// wait for it), claims the Once subscriptions it matched, and, if it has
+// sync runs for the workers, links it into the queue, all at once under the
+// queue's lock when it has to queue. Until then the publisher holds nothing
+// that it would have to give back.
 func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 	if ctx == nil {
 		return ErrNilContext
@@ -31,27 +39,27 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 	// One clock reading stamps the event and starts the first run.
 	var start int64
 	if e.Timestamp.IsZero() {
-		e.Timestamp, start = now()
+		e.Timestamp, start = b.clock.now()
 	} else {
-		start = mono()
+		start = b.clock.mono()
 	}
 	sh := b.pickShard()
-	g := b.acquire(sh)
-	if g == nil {
-		return ErrClosed
-	}
 
 	reg := b.reg.Load()
 	if b.maxWorkers == 0 && reg.async == 0 {
 		// Everything runs here: match as we go, with no list to build.
+		g := b.acquire(sh)
+		if g == nil {
+			return ErrClosed
+		}
 		b.shards[sh].published.Add(1)
 		return b.runInline(ctx, g, sh, reg.subs, true, &e, start, wait)
 	}
 
-	d := deliveries.Get().(*delivery)
-	matched, nSync := match(reg.subs, &e, d.subs[:0])
-	d.subs = matched // keep the grown slice for the next user of d
-	nAsync := len(matched) - nSync
+	d := b.pool.Get().(*delivery)
+	d.b = b
+	d.subs, d.nSync = b.match(reg.subs, &e, d.subs[:0])
+	nAsync := len(d.subs) - d.nSync
 
 	// A caller whose ctx can never end loses nothing by running handlers
 	// itself while it waits. A caller whose ctx can end leaves the runs to the
@@ -60,50 +68,46 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 	helps := wait && ctx.Done() == nil
 
 	// Nothing to hand over to another goroutine: run it all here.
-	if len(matched) == 0 || nAsync == 0 && (b.maxWorkers == 0 || helps && nSync == 1) ||
-		helps && nSync == 0 && nAsync == 1 {
-		b.accepted(sh, matched)
-		err := b.runInline(ctx, g, sh, matched, false, &e, start, wait)
+	if len(d.subs) == 0 || nAsync == 0 && (b.maxWorkers == 0 || helps && d.nSync == 1) ||
+		helps && d.nSync == 0 && nAsync == 1 {
+		g := b.acquire(sh)
+		if g == nil {
+			d.recycle()
+			return ErrClosed
+		}
+		d.claimOnce()
+		b.accepted(sh, d.subs)
+		err := b.runInline(ctx, g, sh, d.subs, false, &e, start, wait)
 		d.recycle()
 		return err
 	}
 
-	d.init(b, ctx, &e, g, sh, nSync, wait)
-	if b.maxWorkers > 0 && nSync > 0 {
-		if helps {
-			d.next = 1 // the caller runs the first sync handler itself
-		}
-		if n := nSync - d.next; n > 0 {
-			b.startWorkers()
-			m := &b.shards[sh]
-			m.queued.Add(int64(n))
-			if err := b.queue.push(ctx, d); err != nil {
-				m.queued.Add(-int64(n))
-				if err != ErrClosed {
-					b.m.rejected.Add(1)
-				}
-				for _, s := range matched {
-					s.claimed.Store(false) // give a Once subscription back
-				}
-				d.abandon()
-				g.release(sh)
-				return err
+	d.init(b, ctx, &e, sh, wait, helps)
+	if b.maxWorkers > 0 && d.nSync > 0 {
+		if err := b.enqueue(ctx, d); err != nil {
+			if err != ErrClosed {
+				b.m.rejected.Add(1)
 			}
+			d.recycle()
+			return err
 		}
+	} else if !b.accept(d) {
+		d.recycle()
+		return ErrClosed
 	}
-	b.accepted(sh, matched)
+	b.accepted(sh, d.subs)
 
 	// Start the async handlers. A helping caller with no sync handler to run
 	// runs the last one itself instead of starting a goroutine for it.
-	async := d.subs[nSync:]
+	async := d.subs[d.nSync:]
 	var mine *subscription
 	if len(async) > 0 {
-		if helps && nSync == 0 {
+		if helps && d.nSync == 0 {
 			async, mine = async[:len(async)-1], async[len(async)-1]
 		}
 		d.asyncCtx(b, wait && !helps)
 		for _, s := range async {
-			b.async.Go(func() { b.runAsync(d, s) })
+			b.startAsync(d, s)
 		}
 	}
 
@@ -111,25 +115,104 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 	if !wait {
 		return nil
 	}
-	select {
-	case <-d.done:
-		return d.result()
-	default:
+	return b.await(ctx, d, helps)
+}
+
+// accept counts d in the current generation and claims its Once
+// subscriptions; it reports false once the bus is closed. After accept,
+// nothing may refuse d.
+func (b *Bus) accept(d *delivery) bool {
+	g := b.acquire(d.sh)
+	if g == nil {
+		return false
 	}
-	select {
-	case <-d.done:
-		return d.result()
-	case <-ctx.Done():
-		return ctx.Err()
+	d.gen = g
+	d.claimOnce()
+	d.pending.Store(int32(len(d.subs)) + 1) // +1: the publisher's own token
+	return true
+}
+
+// enqueue accepts d and queues its sync runs for the workers, all or none,
+// starting the workers on first use. When the queue is full it follows the
+// policy: OverflowReject refuses at once; OverflowBlock waits for room until
+// ctx ends, except that a publisher whose ctx can never end, which would wait
+// forever if it were itself the worker that has to make the room, makes room
+// instead by running queued handlers itself.
+func (b *Bus) enqueue(ctx context.Context, d *delivery) error {
+	helps := ctx.Done() == nil
+	q := &b.queue
+	q.mu.Lock()
+	for {
+		if q.closed {
+			q.mu.Unlock()
+			return ErrClosed
+		}
+		if q.limit == 0 || q.waiting < q.limit {
+			break
+		}
+		if q.policy == OverflowReject {
+			q.mu.Unlock()
+			return ErrQueueFull
+		}
+		if helps {
+			hd, i, ok := q.claimHeadLocked()
+			q.mu.Unlock()
+			if ok {
+				m := &b.shards[d.sh]
+				m.queued.Add(-1)
+				b.runBatch(hd.ctx, m, hd, i, 1, b.clock.mono())
+			}
+			q.mu.Lock()
+			continue
+		}
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		q.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		q.mu.Lock()
 	}
+	if !b.accept(d) {
+		q.mu.Unlock()
+		return ErrClosed
+	}
+	if !q.started {
+		// Shutdown closes the queue before it waits for the workers, so
+		// starting them here, with the queue open, cannot race with that.
+		q.started = true
+		q.waking += b.maxWorkers
+		for i := range b.maxWorkers {
+			b.workers.Go(func() { b.worker(i) })
+		}
+	}
+	if d.helps && d.nSync > 0 {
+		d.next = 1 // the caller runs the first sync handler itself
+	}
+	wake := false
+	if n := d.nSync - d.next; n > 0 {
+		b.shards[d.sh].queued.Add(int64(n))
+		q.linkLocked(d)
+		wake = q.reserveLocked()
+	}
+	q.mu.Unlock()
+	if wake {
+		q.ready.Signal()
+	}
+	return nil
 }
 
 // match appends to dst the subscriptions of subs that want e, sync handlers
-// first, each group in subscription order, and returns how many are sync.
-func match(subs []*subscription, e *Event, dst []*subscription) ([]*subscription, int) {
+// first, each group in subscription order, and returns how many are sync. It
+// claims nothing: Once subscriptions are claimed when the event is accepted.
+func (b *Bus) match(subs []*subscription, e *Event, dst []*subscription) ([]*subscription, int) {
 	nSync := 0
 	for _, s := range subs {
-		if !s.matches(e) {
+		if !b.wants(s, e) {
 			continue
 		}
 		dst = append(dst, s)
@@ -143,12 +226,56 @@ func match(subs []*subscription, e *Event, dst []*subscription) ([]*subscription
 	return dst, nSync
 }
 
-// accepted records an accepted event and retires its Once subscriptions.
-func (b *Bus) accepted(sh int, matched []*subscription) {
+// wants reports whether e passes all of s's filters, and, for a Once
+// subscription, whether it is still unclaimed.
+func (b *Bus) wants(s *subscription, e *Event) bool {
+	if s.once && s.claimed.Load() {
+		return false
+	}
+	for i := range s.filters {
+		f := &s.filters[i]
+		if !f.fieldsMatch(e) || f.Match != nil && !b.callMatch(s, f.Match, e) {
+			return false
+		}
+	}
+	return true
+}
+
+// callMatch calls a Filter.Match predicate. A panic in it is logged and makes
+// the filter reject the event; it never reaches the publisher.
+func (b *Bus) callMatch(s *subscription, match func(Event) bool, e *Event) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			ok = false
+			b.logFilterPanic(s, e, v)
+		}
+	}()
+	return match(*e)
+}
+
+// claimOnce claims d's Once subscriptions for d's event and drops from d.subs
+// those that another event claimed first.
+func (d *delivery) claimOnce() {
+	for i := 0; i < len(d.subs); {
+		s := d.subs[i]
+		if !s.once || s.claimed.CompareAndSwap(false, true) {
+			i++
+			continue
+		}
+		d.subs = slices.Delete(d.subs, i, i+1)
+		if i < d.nSync {
+			d.nSync--
+		}
+	}
+}
+
+// accepted counts an accepted event and retires its Once subscriptions from
+// the registry.
+func (b *Bus) accepted(sh int, subs []*subscription) {
 	b.shards[sh].published.Add(1)
-	for _, s := range matched {
+	for _, s := range subs {
 		if s.once {
-			b.remove(s)
+			b.retire(s)
 		}
 	}
 }
@@ -156,9 +283,9 @@ func (b *Bus) accepted(sh int, matched []*subscription) {
 // runInline runs subs one after the other on the publisher's goroutine and,
 // if wait, returns their errors joined; subs holds at most one async
 // subscription. If filter, subs is the whole registry and runInline runs
-// only the matching ones (and retires those that are Once). It releases g
-// when done, also when a handler calls runtime.Goexit; the runs that did not
-// start then count as skipped.
+// only those that want e, claiming and retiring a Once subscription just
+// before it runs. It releases g when done, also when a handler calls
+// runtime.Goexit; the listed runs that did not start then count as skipped.
 func (b *Bus) runInline(ctx context.Context, g *generation, sh int, subs []*subscription, filter bool, e *Event, start int64, wait bool) error {
 	if len(subs) == 0 {
 		g.release(sh)
@@ -173,17 +300,11 @@ func (b *Bus) runInline(ctx context.Context, g *generation, sh int, subs []*subs
 		if delivered > 0 {
 			m.delivered.Add(uint64(delivered))
 		}
-		if next < len(subs) { // after runtime.Goexit only
-			skipped := len(subs) - next
-			if filter { // count only those that would have run
-				skipped = 0
-				for _, s := range subs[next:] {
-					if s.wants(e) && !(s.once && s.claimed.Load()) {
-						skipped++
-					}
-				}
+		if !filter && next < len(subs) { // after runtime.Goexit only
+			b.m.skipped.Add(uint64(len(subs) - next))
+			for _, s := range subs[next:] {
+				b.runEnded(s)
 			}
-			b.m.skipped.Add(uint64(skipped))
 		}
 		g.release(sh)
 	}()
@@ -192,11 +313,11 @@ func (b *Bus) runInline(ctx context.Context, g *generation, sh int, subs []*subs
 		s := subs[next]
 		next++
 		if filter {
-			if !s.matches(e) {
+			if !b.wants(s, e) || s.once && !s.claimed.CompareAndSwap(false, true) {
 				continue
 			}
 			if s.once {
-				b.remove(s)
+				b.retire(s)
 			}
 		}
 		if s.cancelled.Load() {
@@ -205,7 +326,7 @@ func (b *Bus) runInline(ctx context.Context, g *generation, sh int, subs []*subs
 		}
 		hctx := ctx
 		if s.async != nil {
-			hctx = &detached{values: ctx, stop: b.stop}
+			hctx = b.detach(ctx)
 		}
 		end, err := b.run(hctx, m, nil, s, e, start, debug)
 		start = end
@@ -226,7 +347,7 @@ func (b *Bus) runOwn(ctx context.Context, d *delivery, helps bool, mine *subscri
 	m := &b.shards[d.sh]
 	defer func() {
 		if mine != nil {
-			b.skip(d)
+			b.skip(d, mine)
 		}
 		d.finish()
 	}()
@@ -237,18 +358,54 @@ func (b *Bus) runOwn(ctx context.Context, d *delivery, helps bool, mine *subscri
 		if helps {
 			start = b.runBatch(ctx, m, d, 0, 1, start)
 		}
-		for ctx.Err() == nil {
-			i, ok := b.queue.claim(d, !helps)
-			if !ok {
-				break
-			}
-			m.queued.Add(-1)
-			start = b.runBatch(ctx, m, d, i, 1, mono())
-		}
+		b.helpOwn(ctx, d, !helps)
 	}
 	if s := mine; s != nil {
 		mine = nil
 		b.runAsyncHere(d, s)
+	}
+}
+
+// helpOwn runs d's unclaimed sync runs on the calling goroutine, all of them,
+// or, if onlyIfStarved, only while no worker is free to take them.
+func (b *Bus) helpOwn(ctx context.Context, d *delivery, onlyIfStarved bool) {
+	m := &b.shards[d.sh]
+	for ctx.Err() == nil {
+		i, ok := b.queue.claim(d, onlyIfStarved)
+		if !ok {
+			return
+		}
+		m.queued.Add(-1)
+		b.runBatch(ctx, m, d, i, 1, b.clock.mono())
+	}
+}
+
+// await waits for a PublishAndWait caller's delivery to complete. A caller
+// that does not help by default is woken when every worker is busy while its
+// runs still wait in the queue, and then runs them itself.
+func (b *Bus) await(ctx context.Context, d *delivery, helps bool) error {
+	for {
+		select {
+		case <-d.done:
+			return d.result()
+		default:
+		}
+		if !helps && b.maxWorkers > 0 && !b.queue.waitFor(d) {
+			b.helpOwn(ctx, d, true) // starved: no worker is free
+			if err := ctx.Err(); err != nil {
+				b.queue.unwait(d)
+				return err
+			}
+			continue
+		}
+		select {
+		case <-d.done:
+			return d.result()
+		case <-ctx.Done():
+			b.queue.unwait(d)
+			return ctx.Err()
+		case <-d.help:
+		}
 	}
 }
 
@@ -262,14 +419,14 @@ func (b *Bus) runBatch(ctx context.Context, m *shard, d *delivery, i, n int, sta
 	j := i
 	defer func() {
 		for ; j < i+n; j++ { // after runtime.Goexit only
-			b.skip(d)
+			b.skip(d, d.subs[j])
 		}
 	}()
 	for j < i+n {
 		s := d.subs[j]
 		j++
 		if s.cancelled.Load() {
-			b.skip(d)
+			b.skip(d, s)
 			continue
 		}
 		start, _ = b.run(ctx, m, d, s, &d.e, start, debug)
@@ -277,35 +434,111 @@ func (b *Bus) runBatch(ctx context.Context, m *shard, d *delivery, i, n int, sta
 	return start
 }
 
-// runAsync runs one async handler of d in the goroutine the bus started
-// for it.
-func (b *Bus) runAsync(d *delivery, s *subscription) {
-	if s.cancelled.Load() {
-		b.skip(d)
+// startAsync starts s's handler for d in a goroutine of its own, or, when
+// maxAsync goroutines are already running async handlers, queues the run for
+// the first of them that finishes.
+func (b *Bus) startAsync(d *delivery, s *subscription) {
+	q := &b.asyncQ
+	q.mu.Lock()
+	if q.running < q.max {
+		q.running++
+		q.mu.Unlock()
+		b.async.Go(func() { b.asyncLoop(d, s) })
 		return
 	}
-	b.runAsyncHere(d, s)
+	r := &asyncRun{d: d, s: s}
+	if q.tail == nil {
+		q.head = r
+	} else {
+		q.tail.next = r
+	}
+	q.tail = r
+	b.shards[d.sh].queued.Add(1)
+	q.mu.Unlock()
+}
+
+// asyncLoop runs an async handler, then the queued async runs, if any, one
+// after another, and exits when none is left. If a handler calls
+// runtime.Goexit, it hands the queue over to a new goroutine.
+func (b *Bus) asyncLoop(d *delivery, s *subscription) {
+	exited := false
+	defer func() {
+		if !exited {
+			b.async.Go(func() { b.asyncLoop(nil, nil) })
+		}
+	}()
+	q := &b.asyncQ
+	for {
+		if d != nil {
+			if s.cancelled.Load() {
+				b.skip(d, s)
+			} else {
+				b.runAsyncHere(d, s)
+			}
+		}
+		q.mu.Lock()
+		r := q.head
+		if r == nil {
+			q.running--
+			q.mu.Unlock()
+			exited = true
+			return
+		}
+		q.head = r.next
+		if q.head == nil {
+			q.tail = nil
+		}
+		b.shards[r.d.sh].queued.Add(-1)
+		q.mu.Unlock()
+		d, s = r.d, r.s
+	}
+}
+
+// asyncQueue bounds the goroutines running async handlers (WithMaxAsync):
+// runs beyond the bound wait in a list, and a goroutine that finishes a run
+// takes the next one instead of exiting.
+type asyncQueue struct {
+	mu         sync.Mutex
+	max        int
+	running    int // goroutines in asyncLoop
+	head, tail *asyncRun
+}
+
+// An asyncRun is an async handler run waiting for a goroutine.
+type asyncRun struct {
+	d    *delivery
+	s    *subscription
+	next *asyncRun
 }
 
 // runAsyncHere runs an async handler of d on the calling goroutine.
 func (b *Bus) runAsyncHere(d *delivery, s *subscription) {
-	b.run(d.actx, &b.shards[d.sh], d, s, &d.e, mono(), b.log.Enabled(d.actx, slog.LevelDebug))
+	b.run(d.actx, &b.shards[d.sh], d, s, &d.e, b.clock.mono(), b.log.Enabled(d.actx, slog.LevelDebug))
 }
 
-// skip counts a run of d that will never start.
-func (b *Bus) skip(d *delivery) {
+// skip counts s's run for d, which will never start.
+func (b *Bus) skip(d *delivery, s *subscription) {
 	b.m.skipped.Add(1)
+	b.runEnded(s)
 	d.finish()
 }
 
+// runEnded forgets a Once subscription once its one run is over, so that
+// Unsubscribe can find it, and skip its run, until then.
+func (b *Bus) runEnded(s *subscription) {
+	if s.once {
+		b.forget(s)
+	}
+}
+
 // run calls one handler, which started at start (a mono reading), and returns
-// when it ended. It is the only place the bus calls user code, and the only
-// place it recovers: a panic or runtime.Goexit becomes a *HandlerError. It
-// logs the run once (at Debug only if debug) and counts a failure. With d
-// non-nil, the run is one of d's: run also counts it in m as in flight and,
-// if it succeeded, delivered, and then records it in d, also when the handler
-// calls runtime.Goexit; so Drain never sees d's runs done before they are
-// counted. With d nil the caller counts in m.
+// when it ended. It is the only place the bus calls handlers, and recovers
+// there: a panic or runtime.Goexit becomes a *HandlerError. It logs the run
+// once (at Debug only if debug) and counts a failure. With d non-nil, the run
+// is one of d's: run also counts it in m as in flight and, if it succeeded,
+// delivered, and then records it in d, also when the handler calls
+// runtime.Goexit; so Drain never sees d's runs done before they are counted.
+// With d nil the caller counts in m.
 func (b *Bus) run(ctx context.Context, m *shard, d *delivery, s *subscription, e *Event, start int64, debug bool) (end int64, err error) {
 	if d != nil {
 		m.inFlight.Add(1)
@@ -314,13 +547,14 @@ func (b *Bus) run(ctx context.Context, m *shard, d *delivery, s *subscription, e
 	defer func() {
 		if !returned {
 			err = b.fault(s, e, recover())
-			end = mono()
+			end = b.clock.mono()
 		}
 		if err != nil {
 			b.failed(ctx, s, e, time.Duration(end-start), err)
 		} else if debug {
 			b.logRun(ctx, slog.LevelDebug, "handler finished", s, e, time.Duration(end-start), nil)
 		}
+		b.runEnded(s)
 		if d != nil {
 			m.inFlight.Add(-1)
 			if err == nil {
@@ -334,7 +568,7 @@ func (b *Bus) run(ctx context.Context, m *shard, d *delivery, s *subscription, e
 	} else {
 		err = s.async(ctx, *e)
 	}
-	end = mono()
+	end = b.clock.mono()
 	returned = true
 	if err != nil {
 		err = &HandlerError{SubscriptionID: s.id, EventType: e.Type, Err: err}
@@ -352,12 +586,15 @@ func (b *Bus) fault(s *subscription, e *Event, v any) *HandlerError {
 	b.m.panics.Add(1)
 	he.Panic = v
 	he.Stack = debug.Stack()
-	if err, ok := v.(error); ok {
-		he.Err = fmt.Errorf("panic: %w", err)
-	} else {
-		he.Err = fmt.Errorf("panic: %v", v)
-	}
+	he.Err = panicError(v)
 	return he
+}
+
+func panicError(v any) error {
+	if err, ok := v.(error); ok {
+		return fmt.Errorf("panic: %w", err)
+	}
+	return fmt.Errorf("panic: %v", v)
 }
 
 // failed counts and logs a failed run.
@@ -383,19 +620,21 @@ const (
 	keyStack            = "stack"
 )
 
-// logRun logs one run. Nothing is formatted for a disabled level.
+// logRun logs one run. Nothing is formatted for a disabled level. A panic
+// in the logger's handler loses the line but nothing else.
 func (b *Bus) logRun(ctx context.Context, level slog.Level, msg string, s *subscription, e *Event, took time.Duration, err error) {
 	if !b.log.Enabled(ctx, level) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 8)
-	attrs = append(attrs, slog.String(keySubscriptionID, string(s.id)))
+	defer func() { _ = recover() }() // the logger's own failure: nowhere left to report it
+	var buf [9]slog.Attr
+	attrs := append(buf[:0], slog.String(keySubscriptionID, string(s.id)))
 	if s.name != "" {
 		attrs = append(attrs, slog.String(keySubscriptionName, s.name))
 	}
 	attrs = append(attrs,
 		slog.String(keyEventType, string(e.Type)),
-		slog.String(keyEventID, e.ID.String()),
+		slog.Any(keyEventID, e.ID),
 		slog.String(keyADWID, e.ADWID),
 		slog.Duration(keyDuration, took),
 	)
@@ -409,11 +648,29 @@ func (b *Bus) logRun(ctx context.Context, level slog.Level, msg string, s *subsc
 	b.log.LogAttrs(ctx, level, msg, attrs...)
 }
 
+// logFilterPanic logs a Filter.Match predicate that panicked.
+func (b *Bus) logFilterPanic(s *subscription, e *Event, v any) {
+	ctx := context.Background()
+	if !b.log.Enabled(ctx, slog.LevelError) {
+		return
+	}
+	defer func() { _ = recover() }()
+	b.log.LogAttrs(ctx, slog.LevelError, "filter panicked",
+		slog.String(keySubscriptionID, string(s.id)),
+		slog.String(keyEventType, string(e.Type)),
+		slog.Any(keyEventID, e.ID),
+		slog.Any(keyError, panicError(v)),
+		slog.String(keyStack, string(debug.Stack())),
+	)
+}
+
 // A delivery is one accepted event on its way to handlers that the publisher
 // does not run alone: queued sync runs, async runs, or a waiting caller.
-// Deliveries without async runs are recycled through deliveries once the
-// last run is done with them (or, for PublishAndWait, once the caller has
-// read the result), so the pool path allocates nothing in the steady state.
+// Deliveries without async runs go back to their bus's pool once the last
+// run is done with them (or, for PublishAndWait, once the caller has read the
+// result), so the pool path allocates nothing in the steady state. The pool
+// is per bus, so a bus made inside a testing/synctest bubble only ever uses
+// channels made in that bubble.
 type delivery struct {
 	b     *Bus
 	e     Event
@@ -425,9 +682,12 @@ type delivery struct {
 	nSync int
 	next  int  // next sync run to claim; guarded by queue.mu
 	wait  bool // PublishAndWait
+	helps bool // PublishAndWait with a ctx that can never end
 
 	pending atomic.Int32  // runs not finished, +1 until the publisher is done
 	done    chan struct{} // wait: receives one value when pending reaches zero
+	help    chan struct{} // wait: receives a value when the caller should help
+	waiting bool          // listed in queue.waiters; guarded by queue.mu
 	errMu   sync.Mutex
 	errs    []error // wait: the failed runs
 	cancel  func()  // releases actx, when it needs releasing
@@ -436,50 +696,52 @@ type delivery struct {
 	buf               [4]*subscription
 }
 
-var deliveries = sync.Pool{New: newPooledDelivery}
-
 func newPooledDelivery() any {
 	d := new(delivery)
 	d.subs = d.buf[:0]
 	return d
 }
 
-// init prepares d, whose subs are already matched, for the event e.
-func (d *delivery) init(b *Bus, ctx context.Context, e *Event, g *generation, sh, nSync int, wait bool) {
-	d.b, d.e, d.ctx, d.gen, d.sh, d.nSync, d.wait = b, *e, ctx, g, sh, nSync, wait
-	d.pending.Store(int32(len(d.subs)) + 1) // +1: the publisher's own token
+// init prepares d, whose subs and nSync are already matched, for the event e.
+func (d *delivery) init(b *Bus, ctx context.Context, e *Event, sh int, wait, helps bool) {
+	d.e, d.ctx, d.sh, d.wait, d.helps = *e, ctx, sh, wait, helps
 	if wait && d.done == nil {
 		d.done = make(chan struct{}, 1)
+		d.help = make(chan struct{}, 1)
 	}
 }
 
-// recycle returns d to the pool. Nobody may hold d any more: deliveries with
-// async runs are never recycled, because a handler may keep its ctx.
+// recycle returns d to its bus's pool. Nobody may hold d any more: deliveries
+// with async runs are never recycled, because a handler may keep its ctx.
 func (d *delivery) recycle() {
 	if d.actx != nil {
 		return
 	}
+	pool := &d.b.pool
+	if d.help != nil {
+		select {
+		case <-d.help: // a wake-up that came too late
+		default:
+		}
+	}
 	clear(d.subs)
 	clear(d.errs)
-	done, subs, errs := d.done, d.subs[:0], d.errs[:0]
-	*d = delivery{done: done, subs: subs, errs: errs} // subs may point into d.buf: still d's
-	deliveries.Put(d)
+	b, done, help, subs, errs := d.b, d.done, d.help, d.subs[:0], d.errs[:0]
+	*d = delivery{b: b, done: done, help: help, subs: subs, errs: errs} // subs may point into d.buf: still d's
+	pool.Put(d)
 }
-
-// abandon recycles a delivery that was never queued.
-func (d *delivery) abandon() { d.recycle() }
 
 // asyncCtx sets d.actx: for a caller whose ctx can end, the caller's ctx;
 // otherwise one with the publisher's values but no cancellation; either way
 // one that Shutdown cancels when it gives up waiting.
 func (d *delivery) asyncCtx(b *Bus, callers bool) {
 	if !callers {
-		d.actx = &detached{values: d.ctx, stop: b.stop}
+		d.actx = b.detach(d.ctx)
 		return
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
 	stop := context.AfterFunc(b.stop, cancel)
-	d.actx = ctx
+	d.actx = &handlerCtx{Context: ctx, bus: b}
 	d.cancel = func() {
 		stop()
 		cancel()
@@ -523,30 +785,56 @@ func (d *delivery) result() error {
 	return err
 }
 
-// detached is the ctx of async handlers whose publisher does not wait, or
-// waits with a ctx that cannot end: it keeps the values of the publisher's
-// ctx, and its cancellation comes from the bus.
-type detached struct {
-	values context.Context
-	stop   context.Context
+// handlerKey is the context key under which an async handler's ctx holds the
+// handler's bus, so that Drain and Shutdown can refuse to wait for their own
+// caller.
+type handlerKey struct{}
+
+// inHandler reports whether ctx is, or derives from, the ctx of one of b's
+// async handlers.
+func (b *Bus) inHandler(ctx context.Context) bool { return ctx.Value(handlerKey{}) == b }
+
+// detach returns the ctx for async handlers whose publisher does not wait, or
+// waits with a ctx that cannot end: the publisher's values without its
+// cancellation (context.WithoutCancel, which also hides its cause), ended
+// instead by Shutdown giving up.
+func (b *Bus) detach(ctx context.Context) context.Context {
+	return &detached{values: context.WithoutCancel(ctx), bus: b}
 }
 
-func (c *detached) Deadline() (time.Time, bool)    { return time.Time{}, false }
-func (c *detached) Done() <-chan struct{}          { return c.stop.Done() }
-func (c *detached) Err() error                     { return c.stop.Err() }
-func (c *detached) Value(key any) any              { return c.values.Value(key) }
-func (c *detached) String() string                 { return "eventbus.detached" }
-func (c *detached) AfterFunc(f func()) func() bool { return context.AfterFunc(c.stop, f) }
+type detached struct {
+	values context.Context
+	bus    *Bus
+}
 
-// startWorkers starts the pool. It is called by publishers that hold a
-// generation, so Shutdown's workers.Wait cannot run concurrently with it.
-func (b *Bus) startWorkers() {
-	b.workersOnce.Do(func() {
-		b.queue.starting(b.maxWorkers)
-		for i := range b.maxWorkers {
-			b.workers.Go(func() { b.worker(i) })
-		}
-	})
+func (c *detached) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *detached) Done() <-chan struct{}       { return c.bus.stop.Done() }
+func (c *detached) Err() error                  { return c.bus.stop.Err() }
+func (c *detached) String() string              { return "eventbus.detached" }
+
+func (c *detached) Value(key any) any {
+	if _, ok := key.(handlerKey); ok {
+		return c.bus
+	}
+	return c.values.Value(key)
+}
+
+// AfterFunc lets context.WithCancel and friends, given c as parent, follow
+// its cancellation without starting a goroutine.
+func (c *detached) AfterFunc(f func()) func() bool { return context.AfterFunc(c.bus.stop, f) }
+
+// handlerCtx marks the ctx of async handlers whose caller waits with a ctx
+// that can end.
+type handlerCtx struct {
+	context.Context
+	bus *Bus
+}
+
+func (c *handlerCtx) Value(key any) any {
+	if _, ok := key.(handlerKey); ok {
+		return c.bus
+	}
+	return c.Context.Value(key)
 }
 
 // worker runs queued sync handlers until the queue is closed and empty. It
@@ -573,7 +861,7 @@ func (b *Bus) worker(id int) {
 		m.queued.Add(-int64(n))
 		start := last
 		if waited || start == 0 {
-			start = mono()
+			start = b.clock.mono()
 		}
 		last = b.runBatch(d.ctx, m, d, i, n, start)
 	}
@@ -691,11 +979,13 @@ func waitAll(ctx context.Context, gens []*generation) error {
 // counter it needs no shared write.
 func (b *Bus) pickShard() int { return int(rand.Uint32()) & b.shardMask }
 
-// epoch anchors the bus's monotonic clock readings.
-var epoch = time.Now()
-
-// mono reads the monotonic clock: nanoseconds since epoch.
-func mono() int64 { return int64(time.Since(epoch)) }
+// A clock reads time for one bus. Its readings are relative to the bus's own
+// start, so that a bus made inside a testing/synctest bubble sees only the
+// bubble's fake time.
+type clock struct {
+	epoch time.Time
+	last  atomic.Pointer[wallReading]
+}
 
 // A wallReading pairs a wall-clock reading with the mono reading taken with it.
 type wallReading struct {
@@ -703,26 +993,27 @@ type wallReading struct {
 	mono int64
 }
 
-var lastWall atomic.Pointer[wallReading]
-
 // wallResync is how often now reads the wall clock itself.
 const wallResync = time.Millisecond
+
+// mono reads the monotonic clock: nanoseconds since the bus was created.
+func (c *clock) mono() int64 { return int64(time.Since(c.epoch)) }
 
 // now returns the current time and its mono reading with a single clock read:
 // it advances the last wall-clock reading by the monotonic clock, and reads
 // the wall clock again when that reading is older than wallResync. Both clocks
 // advance at the same rate, so the result differs from time.Now only for up to
 // wallResync after the wall clock is stepped.
-func now() (time.Time, int64) {
-	m := mono()
-	if w := lastWall.Load(); w != nil {
+func (c *clock) now() (time.Time, int64) {
+	m := c.mono()
+	if w := c.last.Load(); w != nil {
 		if d := m - w.mono; d > -int64(wallResync) && d < int64(wallResync) {
 			return w.wall.Add(time.Duration(d)), m
 		}
 	}
 	t := time.Now()
-	m = int64(t.Sub(epoch))
-	lastWall.Store(&wallReading{wall: t, mono: m})
+	m = int64(t.Sub(c.epoch))
+	c.last.Store(&wallReading{wall: t, mono: m})
 	return t, m
 }
 
@@ -737,9 +1028,11 @@ type queue struct {
 	limit      int // 0: none
 	policy     OverflowPolicy
 	workers    int
+	started    bool          // the workers were started
 	idle       int           // workers blocked in take, not yet signalled
 	waking     int           // workers signalled or starting, not yet running
 	room       chan struct{} // closed when room appears; nil if nobody waits
+	waiters    []*delivery   // PublishAndWait callers to wake when no worker is free
 	closed     bool
 }
 
@@ -748,31 +1041,8 @@ func (q *queue) init(workers, limit int, p OverflowPolicy) {
 	q.workers, q.limit, q.policy = workers, limit, p
 }
 
-// push appends d, all of its unclaimed runs or none, waiting for room as the
-// policy says.
-func (q *queue) push(ctx context.Context, d *delivery) error {
-	q.mu.Lock()
-	for q.limit > 0 && q.waiting >= q.limit && !q.closed {
-		if q.policy == OverflowReject {
-			q.mu.Unlock()
-			return ErrQueueFull
-		}
-		if q.room == nil {
-			q.room = make(chan struct{})
-		}
-		room := q.room
-		q.mu.Unlock()
-		select {
-		case <-room:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		q.mu.Lock()
-	}
-	if q.closed {
-		q.mu.Unlock()
-		return ErrClosed
-	}
+// linkLocked appends d to the list.
+func (q *queue) linkLocked(d *delivery) {
 	if q.tail == nil {
 		q.head = d
 	} else {
@@ -781,12 +1051,6 @@ func (q *queue) push(ctx context.Context, d *delivery) error {
 	}
 	q.tail = d
 	q.waiting++
-	wake := q.reserveLocked()
-	q.mu.Unlock()
-	if wake {
-		q.ready.Signal()
-	}
-	return nil
 }
 
 // reserveLocked picks an idle worker to wake, if there is one. Counting the
@@ -818,7 +1082,10 @@ func (q *queue) arrived() {
 // take blocks until a run is queued and claims runs i..i+n-1 of d, and
 // reports whether it had to wait; ok is false once the queue is closed and
 // empty. It claims one run while other workers are free to take the next,
-// and a fair share of the head delivery's runs when all of them are busy.
+// and a fair share of the head delivery's runs when all of them are busy
+// and no PublishAndWait caller waits for it.
+// When that leaves no worker free, it wakes the PublishAndWait callers whose
+// runs still wait, so that they run them themselves.
 func (q *queue) take() (d *delivery, i, n int, waited, ok bool) {
 	q.mu.Lock()
 	for q.head == nil {
@@ -833,10 +1100,24 @@ func (q *queue) take() (d *delivery, i, n int, waited, ok bool) {
 	}
 	d = q.head
 	n = 1
-	if left := d.nSync - d.next; left > 1 && q.idle+q.waking == 0 {
+	starved := q.idle+q.waking == 0
+	if left := d.nSync - d.next; left > 1 && starved && !d.wait {
+		// No worker is free to share with, and no caller waits for d and
+		// could help: take a fair share of d's runs in one go.
 		n = (left + q.workers - 1) / q.workers
 	}
 	i = q.claimLocked(d, n)
+	if starved {
+		for _, w := range q.waiters {
+			w.waiting = false
+			select {
+			case w.help <- struct{}{}:
+			default:
+			}
+		}
+		clear(q.waiters)
+		q.waiters = q.waiters[:0]
+	}
 	more := q.head != nil && q.reserveLocked()
 	q.mu.Unlock()
 	if more {
@@ -856,6 +1137,52 @@ func (q *queue) claim(d *delivery, onlyIfStarved bool) (int, bool) {
 	return q.claimLocked(d, 1), true
 }
 
+// claimHeadLocked takes the next run of the delivery at the head, if any.
+func (q *queue) claimHeadLocked() (*delivery, int, bool) {
+	if q.head == nil {
+		return nil, 0, false
+	}
+	d := q.head
+	return d, q.claimLocked(d, 1), true
+}
+
+// waitFor lists d's caller among the waiters to wake when no worker is free,
+// and reports true, unless no worker is free already, in which case it
+// reports false and the caller should help now. With no run of d left to
+// claim, it reports true without listing: the caller just waits.
+func (q *queue) waitFor(d *delivery) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if d.next >= d.nSync {
+		return true
+	}
+	if q.idle+q.waking == 0 {
+		return false
+	}
+	if !d.waiting {
+		d.waiting = true
+		q.waiters = append(q.waiters, d)
+	}
+	return true
+}
+
+// unwait takes d off the waiters.
+func (q *queue) unwait(d *delivery) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.unwaitLocked(d)
+}
+
+func (q *queue) unwaitLocked(d *delivery) {
+	if !d.waiting {
+		return
+	}
+	d.waiting = false
+	if i := slices.Index(q.waiters, d); i >= 0 {
+		q.waiters = slices.Delete(q.waiters, i, i+1)
+	}
+}
+
 func (q *queue) claimLocked(d *delivery, n int) int {
 	i := d.next
 	d.next += n
@@ -865,6 +1192,8 @@ func (q *queue) claimLocked(d *delivery, n int) int {
 	return i
 }
 
+// unlinkLocked removes d, whose runs are all claimed, from the list and from
+// the waiters, and makes room.
 func (q *queue) unlinkLocked(d *delivery) {
 	if d.prev == nil {
 		q.head = d.nextInQueue
@@ -878,6 +1207,7 @@ func (q *queue) unlinkLocked(d *delivery) {
 	}
 	d.prev, d.nextInQueue = nil, nil
 	q.waiting--
+	q.unwaitLocked(d)
 	if q.room != nil {
 		close(q.room)
 		q.room = nil

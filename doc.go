@@ -47,15 +47,19 @@
 // event's sync handlers, and the last async handler if there is no sync one,
 // on its own goroutine instead of handing them to workers; when its ctx can
 // end, it leaves them to free workers, so that it can return on time, and
-// runs them itself only while every worker is busy. That is what keeps a
-// handler that calls PublishAndWait on a one-worker pool from deadlocking; it
-// also means a caller running a handler itself returns only after that
-// handler does, and that such runs add to the pool's concurrency.
+// runs them itself whenever every worker is busy while they still wait (the
+// queue wakes it then). That is what keeps a handler that calls
+// PublishAndWait on a one-worker pool from deadlocking; it also means a
+// caller running a handler itself returns only after that handler does, and
+// that such runs add to the pool's concurrency.
 //
 // Handlers may call Publish, PublishAndWait, Subscribe and Unsubscribe on
-// their own bus. A handler must not call Drain, Shutdown or Close on its own
-// bus: those wait for every running handler, itself included, until their
-// ctx ends.
+// their own bus, with any pool size and queue limit, without deadlock
+// (TestReentrancy). A handler must not wait for its own bus to go idle:
+// Drain and Shutdown given the ctx of one of the bus's async handlers return
+// [ErrInHandler]; from a sync handler, which has no ctx the bus could
+// recognise, they wait for the handler itself until their ctx ends, and Close
+// waits forever. Call them from another goroutine (go bus.Close()).
 //
 // # Delivery and ordering
 //
@@ -70,6 +74,9 @@
 //     one after the other may reach the same handler in either order, and one
 //     handler may run for several events at once.
 //   - Async handlers start in goroutines of their own and are not ordered.
+//     At most [WithMaxAsync] of them (default 10,000) run at once; further
+//     async runs wait in a list, and a goroutine that finishes one takes the
+//     next, so a burst of events cannot start a goroutine per run.
 //
 // Handlers of one event see the same Event value; its Data map is shared and
 // must be treated as read-only.
@@ -83,10 +90,14 @@
 // it returns ctx.Err()), and [OverflowReject] makes it return [ErrQueueFull]
 // at once; either way no handler sees the event, it is counted in
 // [Metrics].Rejected, and a [Once] subscription stays available. The limit
-// does not apply with WithMaxWorkers(0) and does not count async handlers. A
-// handler that publishes into its own full OverflowBlock bus waits for room
-// that only the workers can make: with every worker doing the same, it waits
-// until its ctx ends.
+// does not apply with WithMaxWorkers(0) and does not count async handlers.
+//
+// A publisher waiting for room may be one of the workers that would make the
+// room (a handler publishing into its own bus). So with OverflowBlock, a
+// publisher whose ctx can never end does not wait: it runs queued handlers
+// itself, oldest first, until its event fits, as a waiting PublishAndWait
+// caller does. A publisher whose ctx can end waits until it ends and then
+// returns ctx.Err() (TestReentrantOverflowBlock).
 //
 // # Shutdown
 //
@@ -119,11 +130,18 @@
 // helping PublishAndWait caller), that goroutine ends as Goexit demands and
 // the event's handlers that had not started are skipped.
 //
+// Filters and loggers are user code too. A [Filter].Match predicate that
+// panics is recovered and logged ("filter panicked") and rejects the event;
+// one that calls runtime.Goexit ends the publisher's goroutine before the
+// event is accepted, or, inline, stops the remaining subscriptions from
+// being matched. A slog handler that panics loses its line and nothing else.
+//
 // Bad input is refused with an error and changes nothing: a nil handler
 // ([ErrNilHandler]), an invalid event ([ErrInvalidEvent], wrapped with the
 // reason), a nil context ([ErrNilContext]). Invalid option values are
-// programming errors: WithMaxWorkers(n < 0), WithQueueLimit(n < 1, ...) or an
-// unknown policy, and WithLogger(nil) panic with an "eventbus: " message.
+// programming errors: WithMaxWorkers(n < 0), WithMaxAsync(n < 1),
+// WithQueueLimit(n < 1, ...) or an unknown policy, and WithLogger(nil) panic
+// with an "eventbus: " message.
 //
 // # Observability
 //
@@ -135,6 +153,10 @@
 // formatted or allocated for a disabled level. [Bus.Metrics] returns counters
 // whose [Metrics] documentation says exactly when each moves; after Drain,
 // Delivered + Failed + Skipped is the number of matched handler runs.
+//
+// A bus keeps its clock readings relative to its own creation and its
+// recycled objects to itself, so a bus created inside a testing/synctest
+// bubble works with the bubble's fake time.
 //
 // # Costs
 //

@@ -26,14 +26,16 @@ type Filter struct {
 }
 
 // Matches reports whether e satisfies every set field of f.
-func (f Filter) Matches(e Event) bool { return f.matches(&e) }
+func (f Filter) Matches(e Event) bool {
+	return f.fieldsMatch(&e) && (f.Match == nil || f.Match(e))
+}
 
-func (f *Filter) matches(e *Event) bool {
+// fieldsMatch reports whether e satisfies f's lists, leaving out Match.
+func (f *Filter) fieldsMatch(e *Event) bool {
 	return (len(f.Types) == 0 || slices.Contains(f.Types, e.Type)) &&
 		(len(f.Severities) == 0 || slices.Contains(f.Severities, e.Severity)) &&
 		(len(f.ADWIDs) == 0 || slices.Contains(f.ADWIDs, e.ADWID)) &&
-		(len(f.Sources) == 0 || slices.Contains(f.Sources, e.Source)) &&
-		(f.Match == nil || f.Match(*e))
+		(len(f.Sources) == 0 || slices.Contains(f.Sources, e.Source))
 }
 
 // String summarises f for logs and tables, for example

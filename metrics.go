@@ -29,13 +29,14 @@ type Metrics struct {
 	// ErrQueueFull with OverflowReject, or ctx ending while Publish waited for
 	// room with OverflowBlock. No handler sees a rejected event.
 	Rejected uint64
-	// Skipped counts handler runs that never started: their subscription was
-	// removed by Unsubscribe first, or an earlier handler on the same
-	// goroutine called runtime.Goexit.
+	// Skipped counts matched handler runs that never started: their
+	// subscription was removed by Unsubscribe first, or a handler before
+	// them on the same goroutine called runtime.Goexit.
 	Skipped uint64
 
-	// Queued is the number of sync handler runs accepted but not yet claimed
-	// by a worker or a waiting caller.
+	// Queued is the number of handler runs accepted but not yet started:
+	// sync runs waiting for a worker (or a waiting caller), and async runs
+	// waiting for a goroutine beyond WithMaxAsync.
 	Queued int64
 	// InFlight is the number of handler runs executing now. A goroutine that
 	// runs several handlers back to back counts one for the whole series.
