@@ -341,6 +341,7 @@ func TestOptionPanics(t *testing.T) {
 		{"zero queue limit", func() { eventbus.WithQueueLimit(0, eventbus.OverflowBlock) }, "eventbus: WithQueueLimit: limit must be at least 1"},
 		{"unknown policy", func() { eventbus.WithQueueLimit(1, 7) }, "eventbus: WithQueueLimit: unknown overflow policy"},
 		{"nil logger", func() { eventbus.WithLogger(nil) }, "eventbus: WithLogger: nil logger"},
+		{"zero async limit", func() { eventbus.WithMaxAsync(0) }, "eventbus: WithMaxAsync: limit must be at least 1"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.PanicsWithValue(t, tt.msg, tt.f)

@@ -26,8 +26,12 @@ func newBus(t testing.TB, opts ...eventbus.Option) *eventbus.Bus {
 	t.Helper()
 	b := eventbus.New(append([]eventbus.Option{quiet}, opts...)...)
 	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("Close() = %v", err)
+		// Bounded, so that a broken Shutdown fails the test instead of
+		// hanging the run.
+		ctx, cancel := context.WithTimeout(context.Background(), hardTimeout)
+		defer cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown() = %v", err)
 		}
 	})
 	return b
@@ -150,3 +154,6 @@ func notYet[T any](t testing.TB, ch <-chan T, what string) {
 	default:
 	}
 }
+
+// runtimePanicNilError is what recover returns after panic(nil).
+type runtimePanicNilError = runtime.PanicNilError

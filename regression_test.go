@@ -1,0 +1,338 @@
+package eventbus_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/adws/eventbus"
+)
+
+// These tests pin down defects an independent review found, and the gaps it
+// found in the other tests.
+
+// A Filter.Match that panics is recovered, logged, and rejects the event; a
+// Once subscription is not used up, and Drain and Shutdown do not hang.
+func TestFilterMatchPanic(t *testing.T) {
+	for _, workers := range []int{0, 2} {
+		rec := &logRecorder{level: slog.LevelError}
+		b := eventbus.New(eventbus.WithMaxWorkers(workers), eventbus.WithLogger(slog.New(rec)))
+		var onceRuns, otherRuns atomic.Int64
+		_, err := b.Subscribe(func(eventbus.Event) error { onceRuns.Add(1); return nil }, eventbus.Once())
+		require.NoError(t, err)
+		panicky, err := b.Subscribe(func(eventbus.Event) error { otherRuns.Add(1); return nil }, eventbus.Filter{Match: func(e eventbus.Event) bool {
+			if e.Message == "boom" {
+				panic("bug in a filter")
+			}
+			return true
+		}})
+		require.NoError(t, err)
+
+		require.NoError(t, b.PublishAndWait(context.Background(), msg("boom")))
+		require.NoError(t, b.PublishAndWait(context.Background(), msg("ok")))
+		assert.Equal(t, int64(1), onceRuns.Load())
+		assert.Equal(t, int64(1), otherRuns.Load(), "the panicking filter rejected the event")
+		recs := rec.records()
+		require.Len(t, recs, 1)
+		assert.Equal(t, "filter panicked", recs[0].Message)
+		assert.Equal(t, string(panicky), attrs(recs[0])["subscription_id"].String())
+
+		ctx, cancel := context.WithTimeout(context.Background(), hardTimeout)
+		assert.NoError(t, b.Drain(ctx))
+		assert.NoError(t, b.Shutdown(ctx))
+		cancel()
+	}
+}
+
+// A Filter.Match that calls runtime.Goexit ends the publisher's goroutine but
+// leaves nothing counted: Drain and Close return, and a Once subscription is
+// still there for the next event.
+func TestFilterMatchGoexit(t *testing.T) {
+	for _, workers := range []int{0, 2} {
+		b := eventbus.New(quiet, eventbus.WithMaxWorkers(workers))
+		var onceRuns atomic.Int64
+		_, err := b.Subscribe(func(eventbus.Event) error { onceRuns.Add(1); return nil }, eventbus.Once())
+		require.NoError(t, err)
+		_, err = b.Subscribe(func(eventbus.Event) error { return nil }, eventbus.Filter{Match: func(e eventbus.Event) bool {
+			if e.Message == "exit" {
+				runtimeGoexit()
+			}
+			return true
+		}})
+		require.NoError(t, err)
+		exited := make(chan struct{})
+		go func() {
+			defer close(exited)
+			_ = b.Publish(context.Background(), msg("exit"))
+		}()
+		recv(t, exited)
+		require.NoError(t, b.PublishAndWait(context.Background(), msg("ok")))
+		ctx, cancel := context.WithTimeout(context.Background(), hardTimeout)
+		assert.NoError(t, b.Drain(ctx))
+		assert.NoError(t, b.Shutdown(ctx))
+		cancel()
+		if workers > 0 {
+			assert.Equal(t, int64(1), onceRuns.Load(), "the Once subscription took the next event")
+		}
+	}
+}
+
+// A logger whose handler panics loses its line, nothing else.
+func TestLoggerPanic(t *testing.T) {
+	b := newBus(t, eventbus.WithLogger(slog.New(panickyHandler{})))
+	_, err := b.Subscribe(func(eventbus.Event) error { return errors.New("fails") })
+	require.NoError(t, err)
+	for range 3 {
+		require.Error(t, b.PublishAndWait(context.Background(), ev(eventbus.StepStarted)))
+		require.NoError(t, b.Publish(context.Background(), ev(eventbus.StepStarted)))
+	}
+	drain(t, b)
+	assert.Equal(t, uint64(6), b.Metrics().Failed)
+}
+
+type panickyHandler struct{}
+
+func (panickyHandler) Enabled(context.Context, slog.Level) bool  { return true }
+func (panickyHandler) Handle(context.Context, slog.Record) error { panic("logger bug") }
+func (h panickyHandler) WithAttrs([]slog.Attr) slog.Handler      { return h }
+func (h panickyHandler) WithGroup(string) slog.Handler           { return h }
+
+// An async handler started by Publish sees neither the publisher's
+// cancellation nor its cause, also through context.Cause, once Shutdown's
+// deadline cancels its ctx.
+func TestDetachedContextHidesPublisherCause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := eventbus.New(quiet)
+		type seen struct{ err, cause error }
+		res := make(chan seen, 1)
+		_, err := b.SubscribeAsync(func(ctx context.Context, e eventbus.Event) error {
+			<-ctx.Done()
+			res <- seen{ctx.Err(), context.Cause(ctx)}
+			return nil
+		})
+		require.NoError(t, err)
+		errReqDone := errors.New("request finished")
+		pctx, cancel := context.WithCancelCause(context.Background())
+		require.NoError(t, b.Publish(pctx, ev(eventbus.StepStarted)))
+		cancel(errReqDone)
+		sctx, scancel := context.WithTimeout(context.Background(), time.Second)
+		defer scancel()
+		require.ErrorIs(t, b.Shutdown(sctx), context.DeadlineExceeded)
+		got := <-res
+		assert.ErrorIs(t, got.err, context.Canceled)
+		assert.NotErrorIs(t, got.cause, errReqDone)
+		require.NoError(t, b.Close())
+	})
+}
+
+// A publisher that gives up waiting for room never took a Once subscription:
+// the next matching event that is accepted reaches it.
+func TestOnceNotTakenByRefusedEvent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBus(t, eventbus.WithMaxWorkers(1), eventbus.WithQueueLimit(1, eventbus.OverflowBlock))
+		release := make(chan struct{})
+		_, err := b.Subscribe(func(eventbus.Event) error { <-release; return nil }, only(eventbus.WorkflowStarted))
+		require.NoError(t, err)
+		var mu sync.Mutex
+		var got []string
+		_, err = b.SubscribeAsync(func(_ context.Context, e eventbus.Event) error {
+			mu.Lock()
+			got = append(got, e.Message)
+			mu.Unlock()
+			return nil
+		}, eventbus.Once(), only(eventbus.StepStarted))
+		require.NoError(t, err)
+		// A also has a sync handler, so it needs queue room; B does not.
+		_, err = b.Subscribe(func(eventbus.Event) error { return nil },
+			eventbus.Filter{Match: func(e eventbus.Event) bool { return e.Message == "A" }})
+		require.NoError(t, err)
+
+		bg := context.Background()
+		require.NoError(t, b.Publish(bg, ev(eventbus.WorkflowStarted))) // the worker is busy
+		synctest.Wait()
+		require.NoError(t, b.Publish(bg, ev(eventbus.WorkflowStarted))) // the queue is full
+
+		ctxA, cancelA := context.WithCancel(bg)
+		resA := make(chan error, 1)
+		go func() { resA <- b.Publish(ctxA, msg("A")) }() // waits for room
+		synctest.Wait()
+		require.NoError(t, b.Publish(bg, msg("B"))) // no sync runs: accepted at once
+		cancelA()
+		require.ErrorIs(t, <-resA, context.Canceled)
+
+		close(release)
+		require.NoError(t, b.Drain(bg))
+		require.NoError(t, b.Publish(bg, msg("C")))
+		require.NoError(t, b.Drain(bg))
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Equal(t, []string{"B"}, got)
+	})
+}
+
+// Drain does not wait for an event whose publisher was still waiting for
+// queue room when Drain was called.
+func TestDrainIgnoresPublishersWaitingForRoom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBus(t, eventbus.WithMaxWorkers(1), eventbus.WithQueueLimit(1, eventbus.OverflowBlock))
+		release1, release3 := make(chan struct{}), make(chan struct{})
+		_, err := b.Subscribe(func(e eventbus.Event) error {
+			switch e.Message {
+			case "1":
+				<-release1
+			case "3":
+				<-release3
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		bg := context.Background()
+		waitCtx, cancel := context.WithCancel(bg) // can end: waits instead of helping
+		defer cancel()
+		require.NoError(t, b.Publish(bg, msg("1"))) // executing
+		synctest.Wait()
+		require.NoError(t, b.Publish(bg, msg("2"))) // queued
+		pub3 := make(chan error, 1)
+		go func() { pub3 <- b.Publish(waitCtx, msg("3")) }() // waits for room
+		synctest.Wait()
+
+		drained := make(chan error, 1)
+		go func() { drained <- b.Drain(bg) }()
+		synctest.Wait()
+		close(release1) // 1 and 2 finish; only now is 3 accepted
+		synctest.Wait()
+		require.NoError(t, <-pub3)
+		select {
+		case err := <-drained:
+			assert.NoError(t, err)
+		default:
+			t.Error("Drain waits for event 3, which was neither queued nor running when Drain was called")
+		}
+		close(release3)
+	})
+}
+
+// A PublishAndWait caller whose ctx can end runs its own queued handlers as
+// soon as every worker is busy, not only if they were all busy when it
+// published.
+func TestPublishAndWaitHelpsWhenPoolBecomesBusy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBus(t, eventbus.WithMaxWorkers(1))
+		release := make(chan struct{})
+		var ran atomic.Int64
+		for range 2 {
+			_, err := b.Subscribe(func(eventbus.Event) error {
+				ran.Add(1)
+				<-release
+				return nil
+			})
+			require.NoError(t, err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		result := make(chan error, 1)
+		go func() { result <- b.PublishAndWait(ctx, ev(eventbus.StepStarted)) }()
+		synctest.Wait()
+		// The only worker runs one handler; the caller must run the other.
+		assert.Equal(t, int64(2), ran.Load(), "both handlers run at once")
+		close(release)
+		require.NoError(t, <-result)
+	})
+}
+
+// A sync handler on the only worker that calls PublishAndWait with a ctx
+// that can end does not wait for itself: its runs are run by itself.
+func TestPublishAndWaitFromSyncHandlerWithDeadline(t *testing.T) {
+	b := newBus(t, eventbus.WithMaxWorkers(1))
+	var leaves atomic.Int64
+	_, err := b.Subscribe(func(eventbus.Event) error { leaves.Add(1); return nil }, only("leaf"))
+	require.NoError(t, err)
+	_, err = b.Subscribe(func(eventbus.Event) error { leaves.Add(1); return nil }, only("leaf"))
+	require.NoError(t, err)
+	_, err = b.Subscribe(func(eventbus.Event) error {
+		ctx, cancel := context.WithTimeout(context.Background(), hardTimeout)
+		defer cancel()
+		return b.PublishAndWait(ctx, ev("leaf"))
+	}, only("root"))
+	require.NoError(t, err)
+	within(t, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), hardTimeout)
+		defer cancel()
+		assert.NoError(t, b.PublishAndWait(ctx, ev("root")))
+	})
+	assert.Equal(t, int64(2), leaves.Load())
+}
+
+// Unsubscribe skips the queued run of a Once subscription, like any other.
+func TestUnsubscribeSkipsQueuedOnceRun(t *testing.T) {
+	b := newBus(t, eventbus.WithMaxWorkers(1))
+	started, release := make(chan struct{}), make(chan struct{})
+	_, err := b.Subscribe(func(eventbus.Event) error { close(started); <-release; return nil }, only(eventbus.WorkflowStarted))
+	require.NoError(t, err)
+	var ran atomic.Int64
+	id, err := b.Subscribe(func(eventbus.Event) error { ran.Add(1); return nil }, eventbus.Once(), only(eventbus.StepStarted))
+	require.NoError(t, err)
+	require.NoError(t, b.Publish(context.Background(), ev(eventbus.WorkflowStarted)))
+	<-started
+	require.NoError(t, b.Publish(context.Background(), ev(eventbus.StepStarted))) // queued
+	assert.Equal(t, 1, b.Metrics().Subscribers, "the Once subscription left the registry")
+	assert.True(t, b.Unsubscribe(id), "its run has not started")
+	close(release)
+	drain(t, b)
+	assert.Zero(t, ran.Load())
+	assert.Equal(t, uint64(1), b.Metrics().Skipped)
+	assert.False(t, b.Unsubscribe(id))
+}
+
+// After its run, a Once subscription is gone: Unsubscribe reports false.
+func TestOnceForgottenAfterRun(t *testing.T) {
+	b := newBus(t)
+	id, err := b.Subscribe(func(eventbus.Event) error { return nil }, eventbus.Once())
+	require.NoError(t, err)
+	require.NoError(t, b.PublishAndWait(context.Background(), ev(eventbus.StepStarted)))
+	assert.False(t, b.Unsubscribe(id))
+}
+
+// Queued runs start in the order their events were accepted.
+func TestQueuedRunsStartInAcceptanceOrder(t *testing.T) {
+	b := newBus(t, eventbus.WithMaxWorkers(1))
+	started, release := make(chan struct{}), make(chan struct{})
+	_, err := b.Subscribe(func(eventbus.Event) error { close(started); <-release; return nil }, only(eventbus.WorkflowStarted))
+	require.NoError(t, err)
+	var order []string
+	_, err = b.Subscribe(func(e eventbus.Event) error { order = append(order, e.Message); return nil }, only(eventbus.StepStarted))
+	require.NoError(t, err)
+	require.NoError(t, b.Publish(context.Background(), ev(eventbus.WorkflowStarted)))
+	<-started
+	var want []string
+	for i := range 50 {
+		m := string(rune('A' + i%26))
+		want = append(want, m)
+		require.NoError(t, b.Publish(context.Background(), msg(m)))
+	}
+	close(release)
+	drain(t, b)
+	assert.Equal(t, want, order)
+}
+
+// New starts no goroutine; the workers start with the first queued run.
+func TestNewStartsNoGoroutine(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	b := eventbus.New(quiet)
+	_, err := b.Subscribe(func(eventbus.Event) error { return nil })
+	require.NoError(t, err)
+	require.NoError(t, b.PublishAndWait(context.Background(), ev(eventbus.StepStarted))) // run by the caller
+	goleak.VerifyNone(t, before)
+	require.NoError(t, b.Publish(context.Background(), ev(eventbus.StepStarted))) // queued: starts the pool
+	require.NoError(t, b.Close())
+	goleak.VerifyNone(t, before)
+}
