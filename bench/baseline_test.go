@@ -1,0 +1,256 @@
+package bench
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/adws/eventbus"
+)
+
+// Baselines: what a hand-written fan-out costs, with the same handler
+// (eventbus.Handler counting into a tally) and the same event as this bus.
+
+// handlers returns n handlers that count their runs in t.
+func handlers(t *tally, n int) []eventbus.Handler {
+	hs := make([]eventbus.Handler, n)
+	for i := range hs {
+		hs[i] = func(eventbus.Event) error { t.hit(); return nil }
+	}
+	return hs
+}
+
+// clockSink keeps the clock reads of baseline-direct-clock from being
+// optimized away.
+var clockSink atomic.Int64
+
+// callAll calls every handler with benchEvent. With clock it reads the
+// clock once per handler, plus once per event, and adds up the handlers'
+// durations: the least a bus that times each handler can do.
+func callAll(hs []eventbus.Handler, clock bool) error {
+	if !clock {
+		for _, h := range hs {
+			if err := h(benchEvent); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var total time.Duration
+	start := time.Now()
+	for _, h := range hs {
+		if err := h(benchEvent); err != nil {
+			return err
+		}
+		end := time.Now()
+		total += end.Sub(start)
+		start = end
+	}
+	clockSink.Store(int64(total))
+	return nil
+}
+
+func directS1(clock bool) func(*testing.B, int) {
+	return func(b *testing.B, n int) {
+		t := newTally(b)
+		hs := handlers(t, n)
+		ops := 0
+		for b.Loop() {
+			if err := callAll(hs, clock); err != nil {
+				b.Fatal(err)
+			}
+			ops++
+		}
+		t.verify(b, ops*n)
+	}
+}
+
+func directS4(clock bool) func(*testing.B) {
+	return func(b *testing.B) {
+		t := newTally(b)
+		hs := handlers(t, s4Subs)
+		b.ResetTimer()
+		ops := parallelOps(b, func() error { return callAll(hs, clock) })
+		b.StopTimer()
+		t.verify(b, ops*s4Subs)
+	}
+}
+
+// channelBuffer is the capacity of the channel baseline's channel and of the
+// worker-pool baseline's job queue.
+const channelBuffer = 1024
+
+// newChannel starts one consumer that calls the n handlers for every event
+// sent on the returned channel. stop closes the channel, waits for the
+// consumer and fails b if a handler failed; it also runs at cleanup.
+func newChannel(b *testing.B, t *tally, n int) (chan<- eventbus.Event, func()) {
+	hs := handlers(t, n)
+	events := make(chan eventbus.Event, channelBuffer)
+	var failed atomic.Int64
+	var consumer sync.WaitGroup
+	consumer.Go(func() {
+		for e := range events {
+			for _, h := range hs {
+				if h(e) != nil {
+					failed.Add(1)
+				}
+			}
+		}
+	})
+	stop := sync.OnceFunc(func() {
+		close(events)
+		consumer.Wait()
+		if f := failed.Load(); f > 0 {
+			b.Errorf("%d handler runs failed", f)
+		}
+	})
+	b.Cleanup(stop)
+	return events, stop
+}
+
+func channelS2(b *testing.B, n int) {
+	t := newTally(b)
+	events, stop := newChannel(b, t, n)
+	b.ResetTimer()
+	for range b.N {
+		events <- benchEvent
+	}
+	t.expect(b, b.N*n)
+	b.StopTimer()
+	stop()
+	t.verify(b, b.N*n)
+}
+
+func channelS3(b *testing.B, n int) {
+	t := newTally(b)
+	events, stop := newChannel(b, t, n)
+	ops := 0
+	for b.Loop() {
+		events <- benchEvent
+		ops++
+		t.expect(b, ops*n)
+	}
+	stop()
+	t.verify(b, ops*n)
+}
+
+// A job is one handler run for the worker-pool baseline.
+type job struct {
+	h    eventbus.Handler
+	e    *eventbus.Event
+	done *sync.WaitGroup
+}
+
+// newWorkerPool starts poolSize workers that run the jobs sent on the
+// returned channel. stop closes it, waits for the workers and fails b if a
+// handler failed; it also runs at cleanup.
+func newWorkerPool(b *testing.B) (chan<- job, func()) {
+	jobs := make(chan job, channelBuffer)
+	var failed atomic.Int64
+	var workers sync.WaitGroup
+	for range poolSize() {
+		workers.Go(func() {
+			for j := range jobs {
+				if j.h(*j.e) != nil {
+					failed.Add(1)
+				}
+				j.done.Done()
+			}
+		})
+	}
+	stop := sync.OnceFunc(func() {
+		close(jobs)
+		workers.Wait()
+		if f := failed.Load(); f > 0 {
+			b.Errorf("%d handler runs failed", f)
+		}
+	})
+	b.Cleanup(stop)
+	return jobs, stop
+}
+
+// submit queues one job per handler for e, adding them to done.
+func submit(jobs chan<- job, hs []eventbus.Handler, e *eventbus.Event, done *sync.WaitGroup) {
+	done.Add(len(hs))
+	for _, h := range hs {
+		jobs <- job{h: h, e: e, done: done}
+	}
+}
+
+func workerPoolS2(b *testing.B, n int) {
+	t := newTally(b)
+	hs := handlers(t, n)
+	jobs, stop := newWorkerPool(b)
+	e := benchEvent
+	var done sync.WaitGroup
+	b.ResetTimer()
+	for range b.N {
+		submit(jobs, hs, &e, &done)
+	}
+	done.Wait()
+	b.StopTimer()
+	stop()
+	t.verify(b, b.N*n)
+}
+
+func workerPoolS3(b *testing.B, n int) {
+	t := newTally(b)
+	hs := handlers(t, n)
+	jobs, stop := newWorkerPool(b)
+	e := benchEvent
+	var done sync.WaitGroup
+	ops := 0
+	for b.Loop() {
+		submit(jobs, hs, &e, &done)
+		done.Wait()
+		ops++
+	}
+	stop()
+	t.verify(b, ops*n)
+}
+
+// goroutines starts one goroutine per handler for benchEvent, in done.
+func goroutines(hs []eventbus.Handler, done *sync.WaitGroup, failed *atomic.Int64) {
+	for _, h := range hs {
+		done.Go(func() {
+			if h(benchEvent) != nil {
+				failed.Add(1)
+			}
+		})
+	}
+}
+
+func goroutineS2(b *testing.B, n int) {
+	t := newTally(b)
+	hs := handlers(t, n)
+	var done sync.WaitGroup
+	var failed atomic.Int64
+	b.ResetTimer()
+	for range b.N {
+		goroutines(hs, &done, &failed)
+	}
+	done.Wait()
+	b.StopTimer()
+	if f := failed.Load(); f > 0 {
+		b.Fatalf("%d handler runs failed", f)
+	}
+	t.verify(b, b.N*n)
+}
+
+func goroutineS3(b *testing.B, n int) {
+	t := newTally(b)
+	hs := handlers(t, n)
+	var done sync.WaitGroup
+	var failed atomic.Int64
+	ops := 0
+	for b.Loop() {
+		goroutines(hs, &done, &failed)
+		done.Wait()
+		ops++
+	}
+	if f := failed.Load(); f > 0 {
+		b.Fatalf("%d handler runs failed", f)
+	}
+	t.verify(b, ops*n)
+}
