@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -251,6 +252,7 @@ func New(opts ...Option) *Bus {
 	}
 	b.queue.init(c.maxWorkers, c.queueLimit, c.policy)
 	b.asyncQ.max = c.maxAsync
+	b.asyncQ.maxIdle = min(c.maxAsync, 16*runtime.GOMAXPROCS(0))
 	b.pool.New = newPooledDelivery
 	b.clock.epoch = time.Now()
 	b.reg.Store(&registry{})
@@ -446,6 +448,7 @@ func (b *Bus) Shutdown(ctx context.Context) error {
 		b.subsMu.Unlock()
 		b.sealLocked(closedGeneration(len(b.shards)))
 		b.queue.close()
+		b.asyncQ.closeIdle()
 	}
 	waits := b.unfinishedLocked()
 	b.lifeMu.Unlock()

@@ -434,16 +434,24 @@ func (b *Bus) runBatch(ctx context.Context, m *shard, d *delivery, i, n int, sta
 	return start
 }
 
-// startAsync starts s's handler for d in a goroutine of its own, or, when
-// maxAsync goroutines are already running async handlers, queues the run for
-// the first of them that finishes.
+// startAsync runs s's handler for d in a goroutine of the bus: an idle one
+// if there is one, a new one while fewer than maxAsync exist, and otherwise
+// the first one that finishes its current run.
 func (b *Bus) startAsync(d *delivery, s *subscription) {
 	q := &b.asyncQ
 	q.mu.Lock()
+	if n := len(q.idle); n > 0 {
+		w := q.idle[n-1]
+		q.idle[n-1] = nil
+		q.idle = q.idle[:n-1]
+		q.mu.Unlock()
+		w <- asyncRun{d: d, s: s} // buffered: never blocks
+		return
+	}
 	if q.running < q.max {
 		q.running++
 		q.mu.Unlock()
-		b.async.Go(func() { b.asyncLoop(d, s) })
+		b.async.Go(func() { b.asyncLoop(asyncRun{d: d, s: s}) })
 		return
 	}
 	r := &asyncRun{d: d, s: s}
@@ -457,58 +465,92 @@ func (b *Bus) startAsync(d *delivery, s *subscription) {
 	q.mu.Unlock()
 }
 
-// asyncLoop runs an async handler, then the queued async runs, if any, one
-// after another, and exits when none is left. If a handler calls
-// runtime.Goexit, it hands the queue over to a new goroutine.
-func (b *Bus) asyncLoop(d *delivery, s *subscription) {
+// asyncLoop runs async handler runs, r first, one after another: the queued
+// ones, then those handed to it while it waits idle. It exits when there is
+// nothing to do and enough goroutines already wait idle, or when the bus
+// shuts down. Reusing goroutines spares a goroutine start, and the growth of
+// its stack, per run. If a handler calls runtime.Goexit, a new goroutine
+// takes over.
+func (b *Bus) asyncLoop(r asyncRun) {
 	exited := false
 	defer func() {
 		if !exited {
-			b.async.Go(func() { b.asyncLoop(nil, nil) })
+			b.async.Go(func() { b.asyncLoop(asyncRun{}) })
 		}
 	}()
 	q := &b.asyncQ
+	var inbox chan asyncRun
 	for {
-		if d != nil {
-			if s.cancelled.Load() {
-				b.skip(d, s)
+		if r.d != nil {
+			if r.s.cancelled.Load() {
+				b.skip(r.d, r.s)
 			} else {
-				b.runAsyncHere(d, s)
+				b.runAsyncHere(r.d, r.s)
 			}
 		}
 		q.mu.Lock()
-		r := q.head
-		if r == nil {
+		if next := q.head; next != nil {
+			q.head = next.next
+			if q.head == nil {
+				q.tail = nil
+			}
+			b.shards[next.d.sh].queued.Add(-1)
+			q.mu.Unlock()
+			r = *next
+			continue
+		}
+		if q.closed || len(q.idle) >= q.maxIdle {
 			q.running--
 			q.mu.Unlock()
 			exited = true
 			return
 		}
-		q.head = r.next
-		if q.head == nil {
-			q.tail = nil
+		if inbox == nil {
+			inbox = make(chan asyncRun, 1)
 		}
-		b.shards[r.d.sh].queued.Add(-1)
+		q.idle = append(q.idle, inbox)
 		q.mu.Unlock()
-		d, s = r.d, r.s
+		if r = <-inbox; r.d == nil { // closeIdle
+			q.mu.Lock()
+			q.running--
+			q.mu.Unlock()
+			exited = true
+			return
+		}
 	}
 }
 
-// asyncQueue bounds the goroutines running async handlers (WithMaxAsync):
-// runs beyond the bound wait in a list, and a goroutine that finishes a run
-// takes the next one instead of exiting.
+// asyncQueue holds the goroutines running async handlers (at most max of
+// them, WithMaxAsync), the idle ones among them (at most maxIdle), and the
+// runs waiting for one when all max are busy.
 type asyncQueue struct {
 	mu         sync.Mutex
 	max        int
-	running    int // goroutines in asyncLoop
+	maxIdle    int
+	running    int             // goroutines in asyncLoop, busy or idle
+	idle       []chan asyncRun // inboxes of the idle goroutines, last parked last
 	head, tail *asyncRun
+	closed     bool // set by Shutdown: goroutines exit instead of idling
 }
 
-// An asyncRun is an async handler run waiting for a goroutine.
+// An asyncRun is an async handler run on its way to a goroutine.
 type asyncRun struct {
 	d    *delivery
 	s    *subscription
 	next *asyncRun
+}
+
+// closeIdle makes the idle async goroutines exit, and those that finish
+// their runs exit instead of idling.
+func (q *asyncQueue) closeIdle() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	for i, w := range q.idle {
+		w <- asyncRun{}
+		q.idle[i] = nil
+	}
+	q.idle = q.idle[:0]
 }
 
 // runAsyncHere runs an async handler of d on the calling goroutine.
@@ -711,12 +753,9 @@ func (d *delivery) init(b *Bus, ctx context.Context, e *Event, sh int, wait, hel
 	}
 }
 
-// recycle returns d to its bus's pool. Nobody may hold d any more: deliveries
-// with async runs are never recycled, because a handler may keep its ctx.
+// recycle returns d to its bus's pool. Nobody may hold d any more. (An async
+// handler may keep its ctx, but that is allocated apart from d.)
 func (d *delivery) recycle() {
-	if d.actx != nil {
-		return
-	}
 	pool := &d.b.pool
 	if d.help != nil {
 		select {
@@ -841,31 +880,59 @@ func (c *handlerCtx) Value(key any) any {
 // claims runs in batches when every other worker is busy too, and chains the
 // timing of consecutive runs so that each costs one clock reading.
 func (b *Bus) worker(id int) {
-	exited := false
+	var batch []claim
+	cur, exited := 0, false
 	defer func() {
-		if !exited {
-			// A handler called runtime.Goexit: keep the pool at full size.
-			b.queue.starting(1)
-			b.workers.Go(func() { b.worker(id) })
+		if exited {
+			return
 		}
+		// A handler called runtime.Goexit: the claims after the current one
+		// never run, and a new worker keeps the pool at full size.
+		for _, c := range batch[cur+1:] {
+			for j := c.i; j < c.i+c.n; j++ {
+				b.skip(c.d, c.d.subs[j])
+			}
+		}
+		b.queue.starting(1)
+		b.workers.Go(func() { b.worker(id) })
 	}()
 	m := &b.shards[id&b.shardMask]
 	b.queue.arrived()
-	var last int64 // when the previous batch ended; 0 after waiting
+	var last int64 // when the previous run ended; 0 after waiting
 	for {
-		d, i, n, waited, ok := b.queue.take()
+		var waited, ok bool
+		clear(batch)
+		batch, waited, ok = b.queue.take(batch[:0])
 		if !ok {
 			exited = true
 			return
 		}
-		m.queued.Add(-int64(n))
+		runs := 0
+		for _, c := range batch {
+			runs += c.n
+		}
+		m.queued.Add(-int64(runs))
 		start := last
 		if waited || start == 0 {
 			start = b.clock.mono()
 		}
-		last = b.runBatch(d.ctx, m, d, i, n, start)
+		for cur = range batch {
+			c := batch[cur]
+			start = b.runBatch(c.d.ctx, m, c.d, c.i, c.n, start)
+		}
+		last = start
 	}
 }
+
+// A claim is what a worker takes from the queue in one piece: runs
+// i..i+n-1 of d.
+type claim struct {
+	d    *delivery
+	i, n int
+}
+
+// maxBatch bounds how many deliveries a worker takes at once.
+const maxBatch = 32
 
 // A generation counts accepted events that have not finished, in one counter
 // per shard so that publishers on different cores do not contend. The
@@ -1079,34 +1146,48 @@ func (q *queue) arrived() {
 	q.mu.Unlock()
 }
 
-// take blocks until a run is queued and claims runs i..i+n-1 of d, and
+// take blocks until a run is queued, appends what it claims to batch, and
 // reports whether it had to wait; ok is false once the queue is closed and
-// empty. It claims one run while other workers are free to take the next,
-// and a fair share of the head delivery's runs when all of them are busy
-// and no PublishAndWait caller waits for it.
-// When that leaves no worker free, it wakes the PublishAndWait callers whose
-// runs still wait, so that they run them themselves.
-func (q *queue) take() (d *delivery, i, n int, waited, ok bool) {
+// empty. While other workers are free it claims a single run, so that they
+// can take the next ones. When all of them are busy, so that whatever it
+// leaves waits anyway, it takes a fair share of the queue in one go: whole
+// deliveries, or, for a lone delivery, a fair share of its runs; but only one
+// run of a delivery whose PublishAndWait caller could help. Then it wakes the
+// waiting PublishAndWait callers whose runs are still queued, so that they
+// run them themselves.
+func (q *queue) take(batch []claim) (_ []claim, waited, ok bool) {
 	q.mu.Lock()
 	for q.head == nil {
 		if q.closed {
 			q.mu.Unlock()
-			return nil, 0, 0, waited, false
+			return batch, waited, false
 		}
 		q.idle++
 		q.ready.Wait()
 		q.waking--
 		waited = true
 	}
-	d = q.head
-	n = 1
 	starved := q.idle+q.waking == 0
-	if left := d.nSync - d.next; left > 1 && starved && !d.wait {
-		// No worker is free to share with, and no caller waits for d and
-		// could help: take a fair share of d's runs in one go.
-		n = (left + q.workers - 1) / q.workers
+	if !starved {
+		d := q.head
+		batch = append(batch, claim{d: d, i: q.claimLocked(d, 1), n: 1})
+	} else {
+		quota := min((q.waiting+q.workers-1)/q.workers, maxBatch)
+		for k := 0; k < quota && q.head != nil; k++ {
+			d := q.head
+			n := d.nSync - d.next
+			switch {
+			case d.wait:
+				n = 1
+			case quota == 1:
+				n = (n + q.workers - 1) / q.workers
+			}
+			batch = append(batch, claim{d: d, i: q.claimLocked(d, n), n: n})
+			if d.wait {
+				break
+			}
+		}
 	}
-	i = q.claimLocked(d, n)
 	if starved {
 		for _, w := range q.waiters {
 			w.waiting = false
@@ -1123,7 +1204,7 @@ func (q *queue) take() (d *delivery, i, n int, waited, ok bool) {
 	if more {
 		q.ready.Signal() // pass the wake-up on: one signal per push suffices
 	}
-	return d, i, n, waited, true
+	return batch, waited, true
 }
 
 // claim takes the next unclaimed run of d, if any. If onlyIfStarved, it
