@@ -357,8 +357,10 @@ func (b *Bus) runOwn(ctx context.Context, d *delivery, helps bool, mine *subscri
 	case d.wait && d.nSync > 0:
 		if helps {
 			start = b.runBatch(ctx, m, d, 0, 1, start)
+		} else {
+			start = 0
 		}
-		b.helpOwn(ctx, d, !helps)
+		b.helpOwn(ctx, d, !helps, start)
 	}
 	if s := mine; s != nil {
 		mine = nil
@@ -367,8 +369,9 @@ func (b *Bus) runOwn(ctx context.Context, d *delivery, helps bool, mine *subscri
 }
 
 // helpOwn runs d's unclaimed sync runs on the calling goroutine, all of them,
-// or, if onlyIfStarved, only while no worker is free to take them.
-func (b *Bus) helpOwn(ctx context.Context, d *delivery, onlyIfStarved bool) {
+// or, if onlyIfStarved, only while no worker is free to take them. last is
+// when the caller's previous run ended, or 0.
+func (b *Bus) helpOwn(ctx context.Context, d *delivery, onlyIfStarved bool, last int64) {
 	m := &b.shards[d.sh]
 	for ctx.Err() == nil {
 		i, ok := b.queue.claim(d, onlyIfStarved)
@@ -376,7 +379,10 @@ func (b *Bus) helpOwn(ctx context.Context, d *delivery, onlyIfStarved bool) {
 			return
 		}
 		m.queued.Add(-1)
-		b.runBatch(ctx, m, d, i, 1, b.clock.mono())
+		if last == 0 {
+			last = b.clock.mono()
+		}
+		last = b.runBatch(ctx, m, d, i, 1, last)
 	}
 }
 
@@ -391,7 +397,7 @@ func (b *Bus) await(ctx context.Context, d *delivery, helps bool) error {
 		default:
 		}
 		if !helps && b.maxWorkers > 0 && !b.queue.waitFor(d) {
-			b.helpOwn(ctx, d, true) // starved: no worker is free
+			b.helpOwn(ctx, d, true, 0) // starved: no worker is free
 			if err := ctx.Err(); err != nil {
 				b.queue.unwait(d)
 				return err
