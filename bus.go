@@ -189,6 +189,27 @@ func Once() SubscribeOption {
 	return subscribeOptionFunc(func(s *subscription) { s.once = true })
 }
 
+// Ordered makes a subscription receive the events of one workflow (one
+// ADWID) one at a time, in the order the bus accepted them, while events of
+// different workflows still run in parallel. It works for sync and async
+// handlers and with PublishAndWait. See the package documentation for its
+// guarantee and cost.
+func Ordered() SubscribeOption {
+	return subscribeOptionFunc(func(s *subscription) { s.ordered, s.orderBy = true, nil })
+}
+
+// OrderedBy is Ordered with another key: events with equal key(e) reach the
+// subscription one at a time, in acceptance order. key is called once per
+// matching event, on the publishing goroutine; it must be fast and must not
+// block. A key that panics is logged and treated as "". It panics if key is
+// nil.
+func OrderedBy(key func(Event) string) SubscribeOption {
+	if key == nil {
+		panic("eventbus: OrderedBy: nil key function")
+	}
+	return subscribeOptionFunc(func(s *subscription) { s.ordered, s.orderBy = true, key })
+}
+
 // WithName names a subscription. The name appears in log lines beside the
 // subscription id.
 func WithName(name string) SubscribeOption {
@@ -352,16 +373,15 @@ func (b *Bus) forget(s *subscription) {
 // loads the current version without a lock; Subscribe and Unsubscribe build
 // a new one under subsMu.
 type registry struct {
-	subs  []*subscription // in subscription order
-	async int             // how many of subs are async
+	subs    []*subscription // in subscription order
+	async   int             // how many of subs are async
+	ordered int             // how many of subs are ordered
 }
 
 // with returns a copy of r with s added at the end.
 func (r *registry) with(s *subscription) *registry {
-	next := &registry{subs: append(slices.Clip(r.subs), s), async: r.async}
-	if s.async != nil {
-		next.async++
-	}
+	next := &registry{subs: append(slices.Clip(r.subs), s), async: r.async, ordered: r.ordered}
+	next.count(s, 1)
 	return next
 }
 
@@ -371,12 +391,19 @@ func (r *registry) without(s *subscription) *registry {
 	if i < 0 {
 		return r
 	}
-	next := &registry{subs: make([]*subscription, 0, len(r.subs)-1), async: r.async}
+	next := &registry{subs: make([]*subscription, 0, len(r.subs)-1), async: r.async, ordered: r.ordered}
 	next.subs = append(append(next.subs, r.subs[:i]...), r.subs[i+1:]...)
-	if s.async != nil {
-		next.async--
-	}
+	next.count(s, -1)
 	return next
+}
+
+func (r *registry) count(s *subscription, delta int) {
+	if s.async != nil {
+		r.async += delta
+	}
+	if s.ordered {
+		r.ordered += delta
+	}
 }
 
 // Publish delivers e to every matching subscription and returns without waiting
@@ -478,6 +505,11 @@ type subscription struct {
 	once      bool
 	claimed   atomic.Bool // Once: a Publish took the one event
 	cancelled atomic.Bool // Unsubscribe ran: skip queued runs
+
+	ordered bool               // Ordered or OrderedBy
+	orderBy func(Event) string // OrderedBy's key; nil: ADWID
+	lanesMu sync.Mutex         // guards lanes
+	lanes   map[string]*lane   // the busy lanes, by key
 }
 
 func (s *subscription) String() string {

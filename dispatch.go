@@ -46,7 +46,7 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 	sh := b.pickShard()
 
 	reg := b.reg.Load()
-	if b.maxWorkers == 0 && reg.async == 0 {
+	if b.maxWorkers == 0 && reg.async == 0 && reg.ordered == 0 {
 		// Everything runs here: match as we go, with no list to build.
 		g := b.acquire(sh)
 		if g == nil {
@@ -57,7 +57,7 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 	}
 
 	d := b.pool.Get().(*delivery)
-	d.b = b
+	d.b, d.mayOrder = b, reg.ordered > 0
 	d.subs, d.nSync = b.match(reg.subs, &e, d.subs[:0])
 	nAsync := len(d.subs) - d.nSync
 
@@ -68,8 +68,8 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 	helps := wait && ctx.Done() == nil
 
 	// Nothing to hand over to another goroutine: run it all here.
-	if len(d.subs) == 0 || nAsync == 0 && (b.maxWorkers == 0 || helps && d.nSync == 1) ||
-		helps && d.nSync == 0 && nAsync == 1 {
+	if len(d.subs) == 0 || reg.ordered == 0 && (nAsync == 0 && (b.maxWorkers == 0 || helps && d.nSync == 1) ||
+		helps && d.nSync == 0 && nAsync == 1) {
 		g := b.acquire(sh)
 		if g == nil {
 			d.recycle()
@@ -83,32 +83,34 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 	}
 
 	d.init(b, ctx, &e, sh, wait, helps)
+	if nAsync > 0 {
+		// Before acceptance: a run parked in a lane may start at once.
+		d.asyncCtx(b, wait && !helps)
+	}
 	if b.maxWorkers > 0 && d.nSync > 0 {
 		if err := b.enqueue(ctx, d); err != nil {
 			if err != ErrClosed {
 				b.m.rejected.Add(1)
 			}
-			d.recycle()
+			d.abandon()
 			return err
 		}
 	} else if !b.accept(d) {
-		d.recycle()
+		d.abandon()
 		return ErrClosed
 	}
 	b.accepted(sh, d.subs)
 
 	// Start the async handlers. A helping caller with no sync handler to run
 	// runs the last one itself instead of starting a goroutine for it.
-	async := d.subs[d.nSync:]
-	var mine *subscription
-	if len(async) > 0 {
-		if helps && d.nSync == 0 {
-			async, mine = async[:len(async)-1], async[len(async)-1]
-		}
-		d.asyncCtx(b, wait && !helps)
-		for _, s := range async {
-			b.startAsync(d, s)
-		}
+	end := len(d.subs)
+	mine := -1
+	if helps && d.nSync == 0 && end > 0 {
+		end--
+		mine = end
+	}
+	for i := d.nSync; i < end; i++ {
+		b.startAsync(d, d.subs[i], d.laneAt(i))
 	}
 
 	b.runOwn(ctx, d, helps, mine, start)
@@ -128,7 +130,10 @@ func (b *Bus) accept(d *delivery) bool {
 	}
 	d.gen = g
 	d.claimOnce()
+	// Count every run before assignLanes parks any: a parked run may be
+	// run, and finished, by its lane's runner at once.
 	d.pending.Store(int32(len(d.subs)) + 1) // +1: the publisher's own token
+	b.assignLanes(d)
 	return true
 }
 
@@ -247,7 +252,7 @@ func (b *Bus) callMatch(s *subscription, match func(Event) bool, e *Event) (ok b
 	defer func() {
 		if v := recover(); v != nil {
 			ok = false
-			b.logFilterPanic(s, e, v)
+			b.logFilterPanic(s, e, v, "filter panicked")
 		}
 	}()
 	return match(*e)
@@ -343,11 +348,14 @@ func (b *Bus) runInline(ctx context.Context, g *generation, sh int, subs []*subs
 // there are no workers, those a waiting caller claims, and mine. Then it drops
 // the publisher's token. If a handler calls runtime.Goexit, the runs that did
 // not start count as skipped, so that d still completes.
-func (b *Bus) runOwn(ctx context.Context, d *delivery, helps bool, mine *subscription, start int64) {
+func (b *Bus) runOwn(ctx context.Context, d *delivery, helps bool, mine int, start int64) {
 	m := &b.shards[d.sh]
 	defer func() {
-		if mine != nil {
-			b.skip(d, mine)
+		if mine >= 0 { // after runtime.Goexit only
+			b.skip(d, d.subs[mine])
+			if l := d.laneAt(mine); l != nil {
+				b.handOver(l, m)
+			}
 		}
 		d.finish()
 	}()
@@ -362,9 +370,9 @@ func (b *Bus) runOwn(ctx context.Context, d *delivery, helps bool, mine *subscri
 		}
 		b.helpOwn(ctx, d, !helps, start)
 	}
-	if s := mine; s != nil {
-		mine = nil
-		b.runAsyncHere(d, s)
+	if i := mine; i >= 0 {
+		mine = -1
+		b.runAsyncHere(d, d.subs[i], d.laneAt(i))
 	}
 }
 
@@ -423,19 +431,37 @@ func (b *Bus) await(ctx context.Context, d *delivery, helps bool) error {
 func (b *Bus) runBatch(ctx context.Context, m *shard, d *delivery, i, n int, start int64) int64 {
 	debug := b.log.Enabled(ctx, slog.LevelDebug)
 	j := i
+	var held *lane // the lane whose run is in progress
 	defer func() {
-		for ; j < i+n; j++ { // after runtime.Goexit only
-			b.skip(d, d.subs[j])
+		if held == nil && j == i+n {
+			return
+		}
+		// A handler called runtime.Goexit: the rest of the batch is
+		// skipped, and the lanes it held go on in other goroutines.
+		if held != nil {
+			b.handOver(held, m)
+		}
+		for ; j < i+n; j++ {
+			s, l := d.subs[j], d.laneAt(j)
+			b.skip(d, s)
+			if l != nil {
+				b.handOver(l, m)
+			}
 		}
 	}()
 	for j < i+n {
-		s := d.subs[j]
+		s, l := d.subs[j], d.laneAt(j) // read before the run: d may be recycled after it
 		j++
+		held = l
 		if s.cancelled.Load() {
 			b.skip(d, s)
-			continue
+		} else {
+			start, _ = b.run(ctx, m, d, s, &d.e, start, debug)
 		}
-		start, _ = b.run(ctx, m, d, s, &d.e, start, debug)
+		held = nil
+		if l != nil {
+			start = b.continueLane(l, m, start)
+		}
 	}
 	return start
 }
@@ -443,7 +469,7 @@ func (b *Bus) runBatch(ctx context.Context, m *shard, d *delivery, i, n int, sta
 // startAsync runs s's handler for d in a goroutine of the bus: an idle one
 // if there is one, a new one while fewer than maxAsync exist, and otherwise
 // the first one that finishes its current run.
-func (b *Bus) startAsync(d *delivery, s *subscription) {
+func (b *Bus) startAsync(d *delivery, s *subscription, l *lane) {
 	q := &b.asyncQ
 	q.mu.Lock()
 	if n := len(q.idle); n > 0 {
@@ -451,16 +477,16 @@ func (b *Bus) startAsync(d *delivery, s *subscription) {
 		q.idle[n-1] = nil
 		q.idle = q.idle[:n-1]
 		q.mu.Unlock()
-		w <- asyncRun{d: d, s: s} // buffered: never blocks
+		w <- asyncRun{d: d, s: s, l: l} // buffered: never blocks
 		return
 	}
 	if q.running < q.max {
 		q.running++
 		q.mu.Unlock()
-		b.async.Go(func() { b.asyncLoop(asyncRun{d: d, s: s}) })
+		b.async.Go(func() { b.asyncLoop(asyncRun{d: d, s: s, l: l}) })
 		return
 	}
-	r := &asyncRun{d: d, s: s}
+	r := &asyncRun{d: d, s: s, l: l}
 	if q.tail == nil {
 		q.head = r
 	} else {
@@ -490,8 +516,11 @@ func (b *Bus) asyncLoop(r asyncRun) {
 		if r.d != nil {
 			if r.s.cancelled.Load() {
 				b.skip(r.d, r.s)
+				if r.l != nil {
+					b.continueLane(r.l, &b.shards[r.d.sh], 0)
+				}
 			} else {
-				b.runAsyncHere(r.d, r.s)
+				b.runAsyncHere(r.d, r.s, r.l)
 			}
 		}
 		q.mu.Lock()
@@ -543,6 +572,7 @@ type asyncQueue struct {
 type asyncRun struct {
 	d    *delivery
 	s    *subscription
+	l    *lane // when s is ordered: the lane this run holds
 	next *asyncRun
 }
 
@@ -559,9 +589,23 @@ func (q *asyncQueue) closeIdle() {
 	q.idle = q.idle[:0]
 }
 
-// runAsyncHere runs an async handler of d on the calling goroutine.
-func (b *Bus) runAsyncHere(d *delivery, s *subscription) {
-	b.run(d.actx, &b.shards[d.sh], d, s, &d.e, b.clock.mono(), b.log.Enabled(d.actx, slog.LevelDebug))
+// runAsyncHere runs an async handler of d on the calling goroutine, and then
+// the runs parked behind it in its lane l, if s is ordered.
+func (b *Bus) runAsyncHere(d *delivery, s *subscription, l *lane) {
+	m := &b.shards[d.sh]
+	if l == nil {
+		b.run(d.actx, m, d, s, &d.e, b.clock.mono(), b.log.Enabled(d.actx, slog.LevelDebug))
+		return
+	}
+	returned := false
+	defer func() {
+		if !returned { // runtime.Goexit
+			b.handOver(l, m)
+		}
+	}()
+	end, _ := b.run(d.actx, m, d, s, &d.e, b.clock.mono(), b.log.Enabled(d.actx, slog.LevelDebug))
+	returned = true
+	b.continueLane(l, m, end)
 }
 
 // skip counts s's run for d, which will never start.
@@ -569,6 +613,135 @@ func (b *Bus) skip(d *delivery, s *subscription) {
 	b.m.skipped.Add(1)
 	b.runEnded(s)
 	d.finish()
+}
+
+// A lane serialises the runs of one ordered subscription (Ordered,
+// OrderedBy) for one key. It exists while a run of it is in progress: the
+// first run of an idle lane is dispatched like any other, and the runs that
+// arrive while it is busy are parked in the lane, in the order their events
+// were accepted; whoever finishes a run of the lane runs the next parked one
+// on the same goroutine. Lanes of different keys run in parallel.
+type lane struct {
+	s      *subscription
+	key    string
+	parked []*delivery // deliveries whose run of s waits, oldest first
+	head   int
+}
+
+// orderKey returns the ordering key of e for s. A key function that panics
+// is logged and puts the event in the lane of the empty key.
+func (b *Bus) orderKey(s *subscription, e *Event) (key string) {
+	if s.orderBy == nil {
+		return e.ADWID
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			key = ""
+			b.logFilterPanic(s, e, v, "order key panicked")
+		}
+	}()
+	return s.orderBy(*e)
+}
+
+// assignLanes gives every ordered run of d its lane, as d is accepted. A run
+// whose lane is idle holds it and stays in d.subs; a run whose lane is busy is
+// parked there and leaves d.subs (it still counts in d.pending).
+func (b *Bus) assignLanes(d *delivery) {
+	d.lanes = d.lanes[:0]
+	if !d.mayOrder {
+		return
+	}
+	for i := 0; i < len(d.subs); {
+		s := d.subs[i]
+		if !s.ordered {
+			d.lanes = append(d.lanes, nil)
+			i++
+			continue
+		}
+		key := b.orderKey(s, &d.e)
+		s.lanesMu.Lock()
+		if l := s.lanes[key]; l != nil {
+			// Remove the run from d first: once parked it may run at once.
+			d.subs = slices.Delete(d.subs, i, i+1)
+			if i < d.nSync {
+				d.nSync--
+			}
+			b.shards[d.sh].queued.Add(1)
+			l.parked = append(l.parked, d)
+			s.lanesMu.Unlock()
+			continue
+		}
+		l := &lane{s: s, key: key}
+		if s.lanes == nil {
+			s.lanes = make(map[string]*lane)
+		}
+		s.lanes[key] = l
+		s.lanesMu.Unlock()
+		d.lanes = append(d.lanes, l)
+		i++
+	}
+}
+
+// laneAt returns the lane that d's run i holds, or nil.
+func (d *delivery) laneAt(i int) *lane {
+	if i < len(d.lanes) {
+		return d.lanes[i]
+	}
+	return nil
+}
+
+// laneNext returns the next parked delivery of l, or, when none is left,
+// releases l and returns nil.
+func (b *Bus) laneNext(l *lane) *delivery {
+	s := l.s
+	s.lanesMu.Lock()
+	defer s.lanesMu.Unlock()
+	if l.head < len(l.parked) {
+		d := l.parked[l.head]
+		l.parked[l.head] = nil
+		l.head++
+		return d
+	}
+	delete(s.lanes, l.key)
+	return nil
+}
+
+// continueLane runs, one after another on this goroutine, the runs parked in
+// lane l behind the run that just ended at start (0: unknown), and releases
+// l when none is left. If a handler calls runtime.Goexit, the rest of the
+// lane goes on in a new goroutine of the bus.
+func (b *Bus) continueLane(l *lane, m *shard, start int64) int64 {
+	done := false
+	defer func() {
+		if !done {
+			b.handOver(l, m)
+		}
+	}()
+	s := l.s
+	for d := b.laneNext(l); d != nil; d = b.laneNext(l) {
+		b.shards[d.sh].queued.Add(-1)
+		if s.cancelled.Load() {
+			b.skip(d, s)
+			continue
+		}
+		ctx := d.ctx
+		if s.async != nil {
+			ctx = d.actx
+		}
+		if start == 0 {
+			start = b.clock.mono()
+		}
+		start, _ = b.run(ctx, m, d, s, &d.e, start, b.log.Enabled(ctx, slog.LevelDebug))
+	}
+	done = true
+	return start
+}
+
+// handOver continues lane l in a new goroutine of the bus, for a goroutine
+// that cannot: its handler called runtime.Goexit. A delivery parked in l is
+// still pending, so Shutdown is not yet waiting for the goroutines.
+func (b *Bus) handOver(l *lane, m *shard) {
+	b.async.Go(func() { b.continueLane(l, m, 0) })
 }
 
 // runEnded forgets a Once subscription once its one run is over, so that
@@ -696,14 +869,15 @@ func (b *Bus) logRun(ctx context.Context, level slog.Level, msg string, s *subsc
 	b.log.LogAttrs(ctx, level, msg, attrs...)
 }
 
-// logFilterPanic logs a Filter.Match predicate that panicked.
-func (b *Bus) logFilterPanic(s *subscription, e *Event, v any) {
+// logFilterPanic logs a Filter.Match predicate or an OrderedBy key function
+// that panicked.
+func (b *Bus) logFilterPanic(s *subscription, e *Event, v any, msg string) {
 	ctx := context.Background()
 	if !b.log.Enabled(ctx, slog.LevelError) {
 		return
 	}
 	defer func() { _ = recover() }()
-	b.log.LogAttrs(ctx, slog.LevelError, "filter panicked",
+	b.log.LogAttrs(ctx, slog.LevelError, msg,
 		slog.String(keySubscriptionID, string(s.id)),
 		slog.String(keyEventType, string(e.Type)),
 		slog.Any(keyEventID, e.ID),
@@ -740,6 +914,9 @@ type delivery struct {
 	errs    []error // wait: the failed runs
 	cancel  func()  // releases actx, when it needs releasing
 
+	lanes    []*lane // when ordered runs matched: lanes[i] is the lane subs[i] holds
+	mayOrder bool    // the registry it matched against had ordered subscriptions
+
 	prev, nextInQueue *delivery // queue links; guarded by queue.mu
 	buf               [4]*subscription
 }
@@ -771,9 +948,18 @@ func (d *delivery) recycle() {
 	}
 	clear(d.subs)
 	clear(d.errs)
-	b, done, help, subs, errs := d.b, d.done, d.help, d.subs[:0], d.errs[:0]
-	*d = delivery{b: b, done: done, help: help, subs: subs, errs: errs} // subs may point into d.buf: still d's
+	clear(d.lanes)
+	b, done, help, subs, errs, lanes := d.b, d.done, d.help, d.subs[:0], d.errs[:0], d.lanes[:0]
+	*d = delivery{b: b, done: done, help: help, subs: subs, errs: errs, lanes: lanes} // subs may point into d.buf: still d's
 	pool.Put(d)
+}
+
+// abandon recycles a delivery that was refused before anyone saw it.
+func (d *delivery) abandon() {
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.recycle()
 }
 
 // asyncCtx sets d.actx: for a caller whose ctx can end, the caller's ctx;

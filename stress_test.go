@@ -150,6 +150,32 @@ func TestStress(t *testing.T) {
 		require.NoError(t, err)
 	}
 
+	// Two ordered subscriptions: each publisher owns one workflow (ADWID),
+	// so each must see every event of a publisher in sequence.
+	var orderedRuns atomic.Int64
+	for i, async := range []bool{false, true} {
+		var next [stressPublishers]atomic.Int64
+		h := func(e eventbus.Event) error {
+			p, seq, _ := stressDecode(e)
+			if want := next[p].Load(); int64(seq) != want {
+				t.Errorf("ordered subscription %d: publisher %d's event %d arrived when %d was due", i, p, seq, want)
+			}
+			next[p].Store(int64(seq) + 1)
+			orderedRuns.Add(1)
+			if e.Severity == eventbus.SeverityError && i == 0 {
+				return errStress
+			}
+			return nil
+		}
+		var err error
+		if async {
+			_, err = b.SubscribeAsync(func(_ context.Context, e eventbus.Event) error { return h(e) }, eventbus.Ordered())
+		} else {
+			_, err = b.Subscribe(h, eventbus.Ordered())
+		}
+		require.NoError(t, err)
+	}
+
 	var tickets atomic.Uint64 // taken before each Publish
 	var churnRuns, churnLate atomic.Int64
 	var churned atomic.Int64
@@ -266,12 +292,23 @@ func TestStress(t *testing.T) {
 
 	m := b.Metrics()
 	assert.Equal(t, uint64(total), m.Published)
+	assert.Equal(t, 2*total, orderedRuns.Load(), "the ordered subscriptions saw every event")
+	var orderedFailures int64
+	for p := range stressPublishers {
+		for seq := range int(published[p].Load()) {
+			if stressEvent(p, seq, 0).Severity == eventbus.SeverityError {
+				orderedFailures++
+			}
+		}
+	}
+	runs += orderedRuns.Load()
+	failures += orderedFailures
 	assert.Equal(t, uint64(runs+churnRuns.Load()), m.Delivered+m.Failed, "every handler run is counted")
 	assert.Equal(t, uint64(failures), m.Failed)
 	assert.Zero(t, m.Panics)
 	assert.Zero(t, m.Queued)
 	assert.Zero(t, m.InFlight)
-	assert.Equal(t, stressSubscribers-4, m.Subscribers, "the four Once subscriptions retired")
+	assert.Equal(t, stressSubscribers-4+2, m.Subscribers, "the four Once subscriptions retired")
 	t.Logf("%v: %d events, %d subscriptions, %d churned, %d handler runs, lost=0 duplicated=0",
-		d, total, stressSubscribers, churned.Load(), runs+churnRuns.Load())
+		d, total, stressSubscribers+2, churned.Load(), runs+churnRuns.Load())
 }
