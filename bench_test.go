@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/adws/eventbus"
 )
@@ -32,6 +33,21 @@ func subscribeCounters(b *testing.B, bus *eventbus.Bus, n int) *atomic.Int64 {
 	return &runs
 }
 
+// publishLoop publishes e once per benchmark iteration and returns the
+// number of iterations.
+func publishLoop(b *testing.B, publish func(context.Context, eventbus.Event) error, e eventbus.Event) int {
+	ctx := context.Background()
+	b.ReportAllocs()
+	ops := 0
+	for b.Loop() {
+		if err := publish(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+		ops++
+	}
+	return ops
+}
+
 // checkRuns fails the benchmark unless every handler ran once per operation.
 func checkRuns(b *testing.B, runs *atomic.Int64, want int) {
 	if got := runs.Load(); got != int64(want) {
@@ -44,15 +60,7 @@ func BenchmarkPublishInline(b *testing.B) {
 		b.Run("subs="+strconv.Itoa(n), func(b *testing.B) {
 			bus := newBus(b, eventbus.WithMaxWorkers(0))
 			runs := subscribeCounters(b, bus, n)
-			ctx := context.Background()
-			b.ReportAllocs()
-			ops := 0
-			for b.Loop() {
-				if err := bus.Publish(ctx, benchEvent); err != nil {
-					b.Fatal(err)
-				}
-				ops++
-			}
+			ops := publishLoop(b, bus.Publish, benchEvent)
 			checkRuns(b, runs, ops*n)
 		})
 	}
@@ -63,16 +71,8 @@ func BenchmarkPublishPool(b *testing.B) {
 		b.Run("subs="+strconv.Itoa(n), func(b *testing.B) {
 			bus := newBus(b)
 			runs := subscribeCounters(b, bus, n)
-			ctx := context.Background()
-			b.ReportAllocs()
-			ops := 0
-			for b.Loop() {
-				if err := bus.Publish(ctx, benchEvent); err != nil {
-					b.Fatal(err)
-				}
-				ops++
-			}
-			if err := bus.Drain(ctx); err != nil {
+			ops := publishLoop(b, bus.Publish, benchEvent)
+			if err := bus.Drain(context.Background()); err != nil {
 				b.Fatal(err)
 			}
 			checkRuns(b, runs, ops*n)
@@ -90,16 +90,8 @@ func BenchmarkPublishAsync(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			ctx := context.Background()
-			b.ReportAllocs()
-			ops := 0
-			for b.Loop() {
-				if err := bus.Publish(ctx, benchEvent); err != nil {
-					b.Fatal(err)
-				}
-				ops++
-			}
-			if err := bus.Drain(ctx); err != nil {
+			ops := publishLoop(b, bus.Publish, benchEvent)
+			if err := bus.Drain(context.Background()); err != nil {
 				b.Fatal(err)
 			}
 			checkRuns(b, &runs, ops*n)
@@ -196,6 +188,59 @@ func BenchmarkSubscribeUnsubscribe(b *testing.B) {
 			if got := bus.Metrics().Subscribers; got != n {
 				b.Fatalf("Subscribers = %d, want %d", got, n)
 			}
+		})
+	}
+}
+
+// BenchmarkOrdered compares ordered with unordered delivery on the pool:
+// one subscription, events spread over 50 workflows.
+func BenchmarkOrdered(b *testing.B) {
+	events := make([]eventbus.Event, 50)
+	for i := range events {
+		events[i] = benchEvent
+		events[i].ADWID = "adw-" + strconv.Itoa(i)
+	}
+	for _, ordered := range []bool{false, true} {
+		b.Run("ordered="+strconv.FormatBool(ordered)+"/workflows=50", func(b *testing.B) {
+			bus := newBus(b)
+			var runs atomic.Int64
+			var opts []eventbus.SubscribeOption
+			if ordered {
+				opts = append(opts, eventbus.Ordered())
+			}
+			if _, err := bus.Subscribe(func(eventbus.Event) error { runs.Add(1); return nil }, opts...); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			ops := 0
+			for b.Loop() {
+				if err := bus.Publish(ctx, events[ops%len(events)]); err != nil {
+					b.Fatal(err)
+				}
+				ops++
+			}
+			if err := bus.Drain(ctx); err != nil {
+				b.Fatal(err)
+			}
+			checkRuns(b, &runs, ops)
+		})
+	}
+}
+
+// BenchmarkWatchdog shows what WithSlowHandlerThreshold adds to each run:
+// inline publishing to 10 subscribers, without and with the watchdog.
+func BenchmarkWatchdog(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run("watchdog="+strconv.FormatBool(on)+"/subs=10", func(b *testing.B) {
+			opts := []eventbus.Option{eventbus.WithMaxWorkers(0)}
+			if on {
+				opts = append(opts, eventbus.WithSlowHandlerThreshold(time.Second))
+			}
+			bus := newBus(b, opts...)
+			runs := subscribeCounters(b, bus, 10)
+			ops := publishLoop(b, bus.Publish, benchEvent)
+			checkRuns(b, runs, ops*10)
 		})
 	}
 }

@@ -113,6 +113,7 @@ type config struct {
 	queueLimit int // 0: no limit
 	policy     OverflowPolicy
 	logger     *slog.Logger
+	slowAfter  time.Duration
 }
 
 // An Option configures a Bus created by New.
@@ -244,6 +245,7 @@ type Bus struct {
 	asyncQ      asyncQueue
 	pool        sync.Pool // of *delivery
 	clock       clock
+	watch       watchdog
 
 	shards    []shard // hot counters, spread to avoid contention
 	shardMask int
@@ -271,11 +273,17 @@ func New(opts ...Option) *Bus {
 		shards:     make([]shard, shards),
 		shardMask:  shards - 1,
 	}
+	for i := range b.shards {
+		b.shards[i].idx = i
+	}
 	b.queue.init(c.maxWorkers, c.queueLimit, c.policy)
 	b.asyncQ.max = c.maxAsync
 	b.asyncQ.maxIdle = min(c.maxAsync, 16*runtime.GOMAXPROCS(0))
 	b.pool.New = newPooledDelivery
 	b.clock.epoch = time.Now()
+	if c.slowAfter > 0 {
+		b.watch.init(c.slowAfter, shards)
+	}
 	b.reg.Store(&registry{})
 	b.gen.Store(newGeneration(shards))
 	b.stop, b.stopFunc = context.WithCancel(context.Background())
@@ -487,6 +495,7 @@ func (b *Bus) Shutdown(ctx context.Context) error {
 	// goroutines run out of their last deferred calls.
 	b.workers.Wait()
 	b.async.Wait()
+	b.stopWatchdog()
 	b.stopFunc()
 	return nil
 }

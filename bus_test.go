@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/adws/eventbus"
+	"github.com/adws/eventbus/eventbustest"
 )
 
 func TestSeverityText(t *testing.T) {
@@ -150,44 +151,31 @@ func TestFilterString(t *testing.T) {
 func TestSubscribeFilter(t *testing.T) {
 	b := newBus(t, eventbus.WithMaxWorkers(0))
 	types := []eventbus.EventType{eventbus.WorkflowFailed}
-	var got []eventbus.EventType
-	_, err := b.Subscribe(func(e eventbus.Event) error {
-		got = append(got, e.Type)
-		return nil
-	}, eventbus.Filter{Types: types})
-	require.NoError(t, err)
+	rec := eventbustest.NewRecorder(t, b, eventbus.Filter{Types: types})
 	types[0] = eventbus.WorkflowStarted // Subscribe copied the slice
 
 	for _, typ := range []eventbus.EventType{eventbus.WorkflowStarted, eventbus.WorkflowFailed, eventbus.StepFailed} {
 		require.NoError(t, b.Publish(context.Background(), ev(typ)))
 	}
-	assert.Equal(t, []eventbus.EventType{eventbus.WorkflowFailed}, got)
+	assert.Equal(t, []eventbus.EventType{eventbus.WorkflowFailed}, rec.Types())
 }
 
 func TestSubscribeSeveralFiltersAllMustMatch(t *testing.T) {
 	b := newBus(t, eventbus.WithMaxWorkers(0))
-	var got []string
-	_, err := b.Subscribe(func(e eventbus.Event) error {
-		got = append(got, e.ADWID)
-		return nil
-	}, eventbus.Filter{Types: []eventbus.EventType{eventbus.StepFailed}}, eventbus.Filter{ADWIDs: []string{"b"}})
-	require.NoError(t, err)
+	rec := eventbustest.NewRecorder(t, b,
+		eventbus.Filter{Types: []eventbus.EventType{eventbus.StepFailed}}, eventbus.Filter{ADWIDs: []string{"b"}})
 	for _, id := range []string{"a", "b"} {
 		e := ev(eventbus.StepFailed)
 		e.ADWID = id
 		require.NoError(t, b.Publish(context.Background(), e))
 	}
-	assert.Equal(t, []string{"b"}, got)
+	require.Equal(t, 1, rec.Len())
+	assert.Equal(t, "b", rec.Events()[0].ADWID)
 }
 
 func TestPublishFillsIDAndTimestamp(t *testing.T) {
 	b := newBus(t, eventbus.WithMaxWorkers(0))
-	var got []eventbus.Event
-	_, err := b.Subscribe(func(e eventbus.Event) error {
-		got = append(got, e)
-		return nil
-	})
-	require.NoError(t, err)
+	rec := eventbustest.NewRecorder(t, b)
 
 	before := time.Now()
 	require.NoError(t, b.Publish(context.Background(), ev(eventbus.WorkflowStarted)))
@@ -197,6 +185,7 @@ func TestPublishFillsIDAndTimestamp(t *testing.T) {
 	given.Timestamp = time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
 	require.NoError(t, b.Publish(context.Background(), given))
 
+	got := rec.Events()
 	require.Len(t, got, 3)
 	for _, e := range got[:2] {
 		assert.NotEqual(t, uuid.Nil, e.ID)

@@ -764,11 +764,18 @@ func (b *Bus) run(ctx context.Context, m *shard, d *delivery, s *subscription, e
 	if d != nil {
 		m.inFlight.Add(1)
 	}
+	var rec *runRecord
+	if b.watch.after > 0 {
+		rec = b.watchStart(s, e, start, m.idx)
+	}
 	returned := false
 	defer func() {
 		if !returned {
 			err = b.fault(s, e, recover())
 			end = b.clock.mono()
+		}
+		if rec != nil {
+			b.watchEnd(rec)
 		}
 		if err != nil {
 			b.failed(ctx, s, e, time.Duration(end-start), err)

@@ -328,3 +328,72 @@ func ExampleSeverity_MarshalText() {
 	// <nil> CRITICAL
 	// eventbus: invalid event: unknown severity "LOUD"
 }
+
+func ExampleOrdered() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(4))
+	defer bus.Close()
+
+	// Without Ordered, the four workers could run these steps in any order.
+	_, _ = bus.Subscribe(func(e eventbus.Event) error {
+		fmt.Println(e.ADWID, e.Message)
+		return nil
+	}, eventbus.Ordered())
+
+	ctx := context.Background()
+	for _, step := range []string{"extract", "transform", "load"} {
+		_ = bus.Publish(ctx, eventbus.Event{Type: eventbus.StepCompleted, ADWID: "adw-1", Message: step})
+	}
+	_ = bus.Drain(ctx)
+	// Output:
+	// adw-1 extract
+	// adw-1 transform
+	// adw-1 load
+}
+
+func ExampleOrderedBy() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(4))
+	defer bus.Close()
+
+	// One agent's tool calls in order, whatever workflow they belong to.
+	_, _ = bus.Subscribe(func(e eventbus.Event) error {
+		fmt.Println(e.Source, e.Message)
+		return nil
+	}, eventbus.OrderedBy(func(e eventbus.Event) string { return e.Source }),
+		eventbus.Filter{Sources: []string{"coder-agent"}})
+
+	ctx := context.Background()
+	for i, tool := range []string{"git.clone", "python.run", "git.push"} {
+		adw := fmt.Sprintf("adw-%d", i)
+		_ = bus.Publish(ctx, eventbus.Event{Type: eventbus.ToolCalled, ADWID: adw, Source: "coder-agent", Message: tool})
+	}
+	_ = bus.Drain(ctx)
+	// Output:
+	// coder-agent git.clone
+	// coder-agent python.run
+	// coder-agent git.push
+}
+
+func ExampleWithSlowHandlerThreshold() {
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		Level: slog.LevelWarn,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			switch a.Key {
+			case slog.TimeKey, "elapsed", "event_id":
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	bus := eventbus.New(eventbus.WithLogger(logger), eventbus.WithSlowHandlerThreshold(10*time.Millisecond))
+	defer bus.Close()
+
+	_, _ = bus.Subscribe(func(eventbus.Event) error {
+		time.Sleep(300 * time.Millisecond) // a warehouse that is slow today
+		return nil
+	}, eventbus.WithName("loader"))
+	_ = bus.PublishAndWait(context.Background(), eventbus.Event{Type: eventbus.StepStarted, ADWID: "adw-9"})
+	fmt.Println("slow runs:", bus.Metrics().Slow)
+	// Output:
+	// level=WARN msg="handler slow" subscription_id=sub-1 subscription_name=loader event_type=step_started adw_id=adw-9 threshold=10ms
+	// slow runs: 1
+}

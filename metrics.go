@@ -33,6 +33,10 @@ type Metrics struct {
 	// subscription was removed by Unsubscribe first, or a handler before
 	// them on the same goroutine called runtime.Goexit.
 	Skipped uint64
+	// Slow counts handler runs still going WithSlowHandlerThreshold after
+	// they started, once each, when the watchdog notices; they go on
+	// running and end up in Delivered or Failed like any other.
+	Slow uint64
 
 	// Queued is the number of handler runs accepted but not yet started:
 	// sync runs waiting for a worker (or a waiting caller), and async runs
@@ -51,6 +55,7 @@ type counters struct {
 	panics   atomic.Uint64
 	rejected atomic.Uint64
 	skipped  atomic.Uint64
+	slow     atomic.Uint64
 }
 
 // A shard holds the counters that move on every event. Each publisher adds to
@@ -61,7 +66,8 @@ type shard struct {
 	delivered atomic.Uint64
 	inFlight  atomic.Int64
 	queued    atomic.Int64
-	_         [128 - 32]byte // a cache line (and its prefetched pair) per shard
+	idx       int            // this shard's index
+	_         [128 - 40]byte // a cache line (and its prefetched pair) per shard
 }
 
 // shardCount returns the number of shards for a new bus: a power of two, at
@@ -83,6 +89,7 @@ func (b *Bus) Metrics() Metrics {
 		Panics:      b.m.panics.Load(),
 		Rejected:    b.m.rejected.Load(),
 		Skipped:     b.m.skipped.Load(),
+		Slow:        b.m.slow.Load(),
 		Subscribers: len(b.reg.Load().subs),
 	}
 	for i := range b.shards {

@@ -49,12 +49,13 @@ func run(out io.Writer, workflows int, verbose bool) error {
 		fmt.Fprintf(out, format, args...)
 	}
 
-	// A console timeline of every workflow and step event.
+	// A console timeline of every workflow and step event, each workflow's
+	// events in order (Ordered), different workflows in parallel.
 	if _, err := bus.Subscribe(func(e eventbus.Event) error {
 		printf("%6s  %-7s %-18s %-8s %s\n",
 			e.Timestamp.Sub(start).Round(time.Millisecond), e.ADWID, e.Type, e.Severity, e.Message)
 		return nil
-	}, eventbus.WithName("timeline"), eventbus.Filter{Match: func(e eventbus.Event) bool {
+	}, eventbus.WithName("timeline"), eventbus.Ordered(), eventbus.Filter{Match: func(e eventbus.Event) bool {
 		return strings.HasPrefix(string(e.Type), "workflow_") || strings.HasPrefix(string(e.Type), "step_")
 	}}); err != nil {
 		return err
@@ -64,7 +65,7 @@ func run(out io.Writer, workflows int, verbose bool) error {
 	if _, err := bus.Subscribe(func(e eventbus.Event) error {
 		printf("        ALERT   %s %s from %s: %s\n", e.ADWID, e.Type, e.Source, e.Message)
 		return nil
-	}, eventbus.WithName("alerts"), eventbus.Filter{
+	}, eventbus.WithName("alerts"), eventbus.Ordered(), eventbus.Filter{
 		Severities: []eventbus.Severity{eventbus.SeverityError, eventbus.SeverityCritical},
 	}); err != nil {
 		return err
@@ -133,17 +134,17 @@ var steps = []struct {
 // A failing workflow's load step fails and the workflow fails with it.
 func simulate(bus *eventbus.Bus, adwID string, fail bool) {
 	ctx := context.Background()
-	// Lifecycle events go out with PublishAndWait, so that every subscriber
-	// has seen a step start before its work begins and the timeline keeps
-	// each workflow in order; agent and tool chatter is fire-and-forget.
+	// Events go out with Publish; the workflow's last word goes out with
+	// PublishAndWait, so that every subscriber has handled it when the
+	// workflow reports its end.
 	publish := func(typ eventbus.EventType, sev eventbus.Severity, source, msg string, data map[string]any) {
 		e := eventbus.Event{ADWID: adwID, Type: typ, Source: source, Severity: sev, Message: msg, Data: data}
 		var err error
 		switch typ {
-		case eventbus.AgentMessage, eventbus.ToolCalled, eventbus.ToolReturned:
-			err = bus.Publish(ctx, e)
-		default:
+		case eventbus.WorkflowCompleted, eventbus.WorkflowFailed:
 			err = bus.PublishAndWait(ctx, e)
+		default:
+			err = bus.Publish(ctx, e)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "publish:", err)

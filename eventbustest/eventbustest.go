@@ -1,0 +1,69 @@
+// Package eventbustest helps test code that uses an [eventbus.Bus]: New
+// gives a test its own bus, closed when the test ends and logging to the
+// test's log, and a [Recorder] records the events a subscription receives
+// so that a test can wait for them and look at them.
+//
+//	func TestCheckout(t *testing.T) {
+//		bus := eventbustest.New(t)
+//		rec := eventbustest.NewRecorder(t, bus, eventbus.Filter{Types: []eventbus.EventType{eventbus.StepFailed}})
+//		runCheckout(bus)
+//		if err := rec.WaitFor(t.Context(), 1); err != nil {
+//			t.Fatal(err)
+//		}
+//	}
+package eventbustest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/adws/eventbus"
+)
+
+// TB is the part of testing.TB that this package uses; *testing.T,
+// *testing.B and *testing.F satisfy it.
+type TB interface {
+	Cleanup(func())
+	Errorf(format string, args ...any)
+	Helper()
+	Log(args ...any)
+}
+
+// closeTimeout bounds how long the Cleanup of New waits for the bus to shut
+// down before it fails the test.
+var closeTimeout = 10 * time.Second
+
+// New returns a bus for the test t, built with opts. It logs every handler
+// run, at Debug and above, to t's log (shown with go test -v or when the test
+// fails); a WithLogger among opts replaces that. t.Cleanup shuts the bus
+// down and fails the test if it does not
+// finish in time (10s).
+func New(t TB, opts ...eventbus.Option) *eventbus.Bus {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b := eventbus.New(append([]eventbus.Option{eventbus.WithLogger(logger)}, opts...)...)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			t.Errorf("eventbustest: bus did not shut down: %v", err)
+		}
+	})
+	return b
+}
+
+// logWriter writes each line slog formats to the test log.
+type logWriter struct{ t TB }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// waitError is returned by Recorder.WaitFor when ctx ends first.
+func waitError(err error, got, want int) error {
+	return fmt.Errorf("eventbustest: recorded %d of %d events: %w", got, want, err)
+}
