@@ -114,6 +114,7 @@ type config struct {
 	policy     OverflowPolicy
 	logger     *slog.Logger
 	slowAfter  time.Duration
+	observer   Observer
 }
 
 // An Option configures a Bus created by New.
@@ -223,6 +224,7 @@ func WithName(name string) SubscribeOption {
 // documentation for the guarantees.
 type Bus struct {
 	log        *slog.Logger
+	obs        Observer
 	maxWorkers int
 	queue      queue // used when maxWorkers > 0
 
@@ -268,6 +270,7 @@ func New(opts ...Option) *Bus {
 	shards := shardCount()
 	b := &Bus{
 		log:        c.logger,
+		obs:        c.observer,
 		maxWorkers: c.maxWorkers,
 		byID:       make(map[SubscriptionID]*subscription),
 		shards:     make([]shard, shards),
@@ -519,6 +522,8 @@ type subscription struct {
 	orderBy func(Event) string // OrderedBy's key; nil: ADWID
 	lanesMu sync.Mutex         // guards lanes
 	lanes   map[string]*lane   // the busy lanes, by key
+
+	stats [statStripes]subStats
 }
 
 func (s *subscription) String() string {

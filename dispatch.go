@@ -23,7 +23,7 @@ import (
 // sync runs for the workers, links it into the queue, all at once under the
 // queue's lock when it has to queue. Until then the publisher holds nothing
 // that it would have to give back.
-func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
+func (b *Bus) publish(ctx context.Context, e Event, wait bool) (err error) {
 	if ctx == nil {
 		return ErrNilContext
 	}
@@ -35,6 +35,10 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 	}
 	if e.ID == uuid.Nil {
 		e.ID = newID()
+	}
+	runs := 0 // the runs the event is accepted for, for the observer
+	if b.obs != nil {
+		defer func() { b.notePublished(ctx, &e, wait, runs, err) }()
 	}
 	// One clock reading stamps the event and starts the first run.
 	var start int64
@@ -53,7 +57,8 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 			return ErrClosed
 		}
 		b.shards[sh].published.Add(1)
-		return b.runInline(ctx, g, sh, reg.subs, true, &e, start, wait)
+		runs, err = b.runInline(ctx, g, sh, reg.subs, true, &e, start, wait)
+		return err
 	}
 
 	d := b.pool.Get().(*delivery)
@@ -77,7 +82,7 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 		}
 		d.claimOnce()
 		b.accepted(sh, d.subs)
-		err := b.runInline(ctx, g, sh, d.subs, false, &e, start, wait)
+		runs, err = b.runInline(ctx, g, sh, d.subs, false, &e, start, wait)
 		d.recycle()
 		return err
 	}
@@ -100,6 +105,7 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) error {
 		return ErrClosed
 	}
 	b.accepted(sh, d.subs)
+	runs = d.runs
 
 	// Start the async handlers. A helping caller with no sync handler to run
 	// runs the last one itself instead of starting a goroutine for it.
@@ -132,7 +138,8 @@ func (b *Bus) accept(d *delivery) bool {
 	d.claimOnce()
 	// Count every run before assignLanes parks any: a parked run may be
 	// run, and finished, by its lane's runner at once.
-	d.pending.Store(int32(len(d.subs)) + 1) // +1: the publisher's own token
+	d.runs = len(d.subs)
+	d.pending.Store(int32(d.runs) + 1) // +1: the publisher's own token
 	b.assignLanes(d)
 	return true
 }
@@ -291,10 +298,10 @@ func (b *Bus) accepted(sh int, subs []*subscription) {
 // only those that want e, claiming and retiring a Once subscription just
 // before it runs. It releases g when done, also when a handler calls
 // runtime.Goexit; the listed runs that did not start then count as skipped.
-func (b *Bus) runInline(ctx context.Context, g *generation, sh int, subs []*subscription, filter bool, e *Event, start int64, wait bool) error {
+func (b *Bus) runInline(ctx context.Context, g *generation, sh int, subs []*subscription, filter bool, e *Event, start int64, wait bool) (runs int, _ error) {
 	if len(subs) == 0 {
 		g.release(sh)
-		return nil
+		return 0, nil
 	}
 	m := &b.shards[sh]
 	debug := b.log.Enabled(ctx, slog.LevelDebug)
@@ -325,6 +332,7 @@ func (b *Bus) runInline(ctx context.Context, g *generation, sh int, subs []*subs
 				b.retire(s)
 			}
 		}
+		runs++
 		if s.cancelled.Load() {
 			b.m.skipped.Add(1)
 			continue
@@ -341,7 +349,7 @@ func (b *Bus) runInline(ctx context.Context, g *generation, sh int, subs []*subs
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return runs, errors.Join(errs...)
 }
 
 // runOwn runs the handlers of d that fall to the publisher: the sync ones when
@@ -764,6 +772,8 @@ func (b *Bus) run(ctx context.Context, m *shard, d *delivery, s *subscription, e
 	if d != nil {
 		m.inFlight.Add(1)
 	}
+	st := s.stripe(m)
+	st.started.Add(1)
 	var rec *runRecord
 	if b.watch.after > 0 {
 		rec = b.watchStart(s, e, start, m.idx)
@@ -771,11 +781,19 @@ func (b *Bus) run(ctx context.Context, m *shard, d *delivery, s *subscription, e
 	returned := false
 	defer func() {
 		if !returned {
-			err = b.fault(s, e, recover())
+			v := recover()
+			err = b.fault(s, e, v)
 			end = b.clock.mono()
+			if v != nil {
+				st.panics.Add(1)
+			}
 		}
 		if rec != nil {
 			b.watchEnd(rec)
+		}
+		st.ended(end-start, err)
+		if b.obs != nil {
+			b.noteRun(ctx, s, e, start, end, err)
 		}
 		if err != nil {
 			b.failed(ctx, s, e, time.Duration(end-start), err)
@@ -909,6 +927,7 @@ type delivery struct {
 	sh    int             // the shard the publisher picked
 	subs  []*subscription // matched: subs[:nSync] sync, the rest async
 	nSync int
+	runs  int  // the runs d was accepted for
 	next  int  // next sync run to claim; guarded by queue.mu
 	wait  bool // PublishAndWait
 	helps bool // PublishAndWait with a ctx that can never end
@@ -1261,6 +1280,14 @@ type wallReading struct {
 
 // wallResync is how often now reads the wall clock itself.
 const wallResync = time.Millisecond
+
+// at returns the wall time of the mono reading m.
+func (c *clock) at(m int64) time.Time {
+	if w := c.last.Load(); w != nil {
+		return w.wall.Add(time.Duration(m - w.mono))
+	}
+	return c.epoch.Add(time.Duration(m))
+}
 
 // mono reads the monotonic clock: nanoseconds since the bus was created.
 func (c *clock) mono() int64 { return int64(time.Since(c.epoch)) }

@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -71,6 +72,20 @@ func run(out io.Writer, workflows int, verbose bool) error {
 		return err
 	}
 
+	// A webhook that tells the data team when a workflow ends. Its endpoint
+	// refuses failures today: the error reaches the workflow's
+	// PublishAndWait, the log and the metrics, and no other subscriber.
+	if _, err := bus.Subscribe(func(e eventbus.Event) error {
+		if e.Type == eventbus.WorkflowFailed {
+			return errors.New("webhook: 503 Service Unavailable")
+		}
+		return nil
+	}, eventbus.WithName("webhook"), eventbus.Filter{
+		Types: []eventbus.EventType{eventbus.WorkflowCompleted, eventbus.WorkflowFailed},
+	}); err != nil {
+		return err
+	}
+
 	// An async sink that archives every event as a JSON line, as a writer to
 	// object storage would. It honours ctx, which Shutdown cancels if it
 	// runs out of time.
@@ -101,12 +116,16 @@ func run(out io.Writer, workflows int, verbose bool) error {
 	fmt.Fprintf(out, "%6s  %-7s %-18s %-8s %s\n", "time", "adw_id", "event_type", "severity", "message")
 	var wg sync.WaitGroup
 	for i := range workflows {
-		wg.Go(func() { simulate(bus, fmt.Sprintf("adw-%d", i+1), i == 2) })
+		wg.Go(func() { simulate(bus, fmt.Sprintf("adw-%d", i+1), i == 2, printf) })
 	}
 	wg.Wait()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if err := bus.Drain(ctx); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	subs := bus.Subscriptions()
 	if err := bus.Shutdown(ctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -114,8 +133,31 @@ func run(out io.Writer, workflows int, verbose bool) error {
 	archive.Lock()
 	fmt.Fprintf(out, "\narchived %d events (%d bytes of JSON lines)\n\n", archive.lines, archive.bytes)
 	archive.Unlock()
+	printSubscriptions(out, subs)
+	fmt.Fprintln(out)
 	printMetrics(out, bus.Metrics())
 	return nil
+}
+
+func printSubscriptions(out io.Writer, subs []eventbus.SubscriptionInfo) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "subscription\tname\tkind\tfilter\tdelivered\tfailed\tpanics\tavg\tmax\tin flight")
+	for _, s := range subs {
+		kind := "sync"
+		if s.Async {
+			kind = "async"
+		}
+		if s.Ordered {
+			kind += ", ordered"
+		}
+		var avg time.Duration
+		if runs := s.Delivered + s.Failed; runs > 0 {
+			avg = s.TotalDuration / time.Duration(runs)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%v\t%v\t%d\n", s.ID, s.Name, kind, s.Filter,
+			s.Delivered, s.Failed, s.Panics, avg.Round(time.Microsecond), s.MaxDuration.Round(time.Microsecond), s.InFlight)
+	}
+	tw.Flush()
 }
 
 // steps is the plan every simulated workflow follows.
@@ -132,7 +174,7 @@ var steps = []struct {
 
 // simulate runs one workflow, publishing what an agentic data pipeline would.
 // A failing workflow's load step fails and the workflow fails with it.
-func simulate(bus *eventbus.Bus, adwID string, fail bool) {
+func simulate(bus *eventbus.Bus, adwID string, fail bool, printf func(string, ...any)) {
 	ctx := context.Background()
 	// Events go out with Publish; the workflow's last word goes out with
 	// PublishAndWait, so that every subscriber has handled it when the
@@ -146,7 +188,10 @@ func simulate(bus *eventbus.Bus, adwID string, fail bool) {
 		default:
 			err = bus.Publish(ctx, e)
 		}
-		if err != nil {
+		var he *eventbus.HandlerError
+		if errors.As(err, &he) {
+			printf("        NOTIFY  %s %s not delivered: %v\n", adwID, typ, he.Err)
+		} else if err != nil {
 			fmt.Fprintln(os.Stderr, "publish:", err)
 		}
 	}
