@@ -14,6 +14,25 @@ import (
 	"github.com/adws/eventbus"
 )
 
+// The quick start of README.md.
+func Example() {
+	bus := eventbus.New()
+	defer bus.Close()
+
+	_, err := bus.Subscribe(func(e eventbus.Event) error {
+		fmt.Println("handled", e.Type)
+		return nil
+	}, eventbus.Filter{Types: []eventbus.EventType{eventbus.WorkflowStarted}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = bus.PublishAndWait(context.Background(), eventbus.Event{Type: eventbus.WorkflowStarted})
+	fmt.Println("err:", err)
+	// Output:
+	// handled workflow_started
+	// err: <nil>
+}
+
 func ExampleNew() {
 	bus := eventbus.New(eventbus.WithMaxWorkers(4))
 	defer bus.Close()
