@@ -15,8 +15,9 @@
 // [Bus.Subscribe] registers a [Handler], which runs on one of the bus's worker
 // goroutines ([WithMaxWorkers], default 10) or, with WithMaxWorkers(0), inline
 // in the publishing goroutine. [Bus.SubscribeAsync] registers an
-// [AsyncHandler], which runs in a goroutine of its own for each event and
-// receives a context. Options narrow or shape a subscription: a [Filter]
+// [AsyncHandler], which receives a context and runs on a goroutine of the
+// bus, never sharing it with another run at the same time (the bus reuses
+// idle goroutines rather than starting one per run). Options narrow or shape a subscription: a [Filter]
 // selects events (several Filters must all match), [Once] removes the
 // subscription after its first event, [WithName] names it in logs.
 // [Bus.Unsubscribe] removes it.
@@ -33,9 +34,14 @@
 // # Publishing
 //
 // [Bus.Publish] validates the event (a non-empty Type and a known Severity,
-// else an error wrapping [ErrInvalidEvent]), fills in a zero ID (a random
-// version 4 UUID) and Timestamp, and hands the event to every matching
-// subscription. It returns without waiting for handlers, except that with
+// else an error wrapping [ErrInvalidEvent]), fills in a zero ID and a zero
+// Timestamp, and hands the event to every matching subscription. IDs are
+// version 4 UUIDs whose random bits come from the runtime's per-thread
+// ChaCha8 generator (math/rand/v2), seeded by the operating system: unique,
+// allocation-free, but not secret; set ID yourself when it must be
+// unpredictable. The Timestamp is the wall clock at publish time, taken with
+// a single monotonic clock read from a wall-clock reading at most 1 ms old,
+// so it can lag a wall-clock step by at most 1 ms. It returns without waiting for handlers, except that with
 // WithMaxWorkers(0) it runs the sync handlers inline before returning.
 // Handler errors are logged and counted, not returned by Publish.
 //
@@ -171,7 +177,11 @@
 // failed" or "handler panicked" at Error on failure, with the attributes
 // subscription_id, subscription_name (when set), event_type, event_id,
 // adw_id and duration, plus error and, for panics, stack. Nothing is
-// formatted or allocated for a disabled level. [Bus.Metrics] returns counters
+// formatted or allocated for a disabled level. To read the clock once per
+// run, runs made back to back on one goroutine share readings: a run's
+// duration is measured from the end of the previous one (or from the
+// publish, for the first), so it includes the bus's own few tens of
+// nanoseconds between them. [Bus.Metrics] returns counters
 // whose [Metrics] documentation says exactly when each moves; after Drain,
 // Delivered + Failed + Skipped is the number of matched handler runs.
 // [Bus.Subscriptions] returns the same per subscription (delivered, failed,
