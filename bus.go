@@ -503,6 +503,14 @@ func (b *Bus) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// finished reports whether every event accepted before Shutdown sealed the
+// last generation has finished.
+func (b *Bus) finished() bool {
+	b.lifeMu.Lock()
+	defer b.lifeMu.Unlock()
+	return len(b.unfinishedLocked()) == 0
+}
+
 // Close is Shutdown(context.Background()): it waits for all accepted work and
 // returns nil. A second call returns nil.
 func (b *Bus) Close() error { return b.Shutdown(context.Background()) }

@@ -65,12 +65,17 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) (err error) {
 	d.b, d.mayOrder = b, reg.ordered > 0
 	d.subs, d.nSync = b.match(reg.subs, &e, d.subs[:0])
 	nAsync := len(d.subs) - d.nSync
+	if d.mayOrder {
+		// Ordering keys are user code: compute them before acceptance,
+		// outside every lock.
+		b.orderKeys(d, &e)
+	}
 
 	// A caller whose ctx can never end loses nothing by running handlers
 	// itself while it waits. A caller whose ctx can end leaves the runs to the
 	// workers, so that it can return when ctx ends, and runs them itself only
 	// while no worker is free.
-	helps := wait && ctx.Done() == nil
+	helps := wait && b.endless(ctx)
 
 	// Nothing to hand over to another goroutine: run it all here.
 	if len(d.subs) == 0 || reg.ordered == 0 && (nAsync == 0 && (b.maxWorkers == 0 || helps && d.nSync == 1) ||
@@ -108,22 +113,35 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) (err error) {
 	runs = d.runs
 
 	// Start the async handlers. A helping caller with no sync handler to run
-	// runs the last one itself instead of starting a goroutine for it.
+	// runs the last one itself instead of starting a goroutine for it, and a
+	// waiting caller runs those for which every async goroutine is busy: it
+	// might be the one goroutine that would take them.
+	d.own = d.own[:0]
 	end := len(d.subs)
-	mine := -1
 	if helps && d.nSync == 0 && end > 0 {
 		end--
-		mine = end
+		d.own = append(d.own, end)
 	}
 	for i := d.nSync; i < end; i++ {
-		b.startAsync(d, d.subs[i], d.laneAt(i))
+		if !b.startAsync(d, d.subs[i], d.laneAt(i), wait) {
+			d.own = append(d.own, i)
+		}
 	}
 
-	b.runOwn(ctx, d, helps, mine, start)
+	b.runOwn(ctx, d, helps, start)
 	if !wait {
 		return nil
 	}
 	return b.await(ctx, d, helps)
+}
+
+// endless reports whether ctx can only end when the bus gives up on its
+// handlers: it has no Done channel, or it is (or derives only from) the ctx of
+// one of this bus's async handlers. Waiting with such a ctx can only end by
+// the work being done, so the bus lets its caller help rather than wait.
+func (b *Bus) endless(ctx context.Context) bool {
+	done := ctx.Done()
+	return done == nil || done == b.stop.Done()
 }
 
 // accept counts d in the current generation and claims its Once
@@ -151,7 +169,7 @@ func (b *Bus) accept(d *delivery) bool {
 // forever if it were itself the worker that has to make the room, makes room
 // instead by running queued handlers itself.
 func (b *Bus) enqueue(ctx context.Context, d *delivery) error {
-	helps := ctx.Done() == nil
+	helps := b.endless(ctx)
 	q := &b.queue
 	q.mu.Lock()
 	for {
@@ -170,9 +188,7 @@ func (b *Bus) enqueue(ctx context.Context, d *delivery) error {
 			hd, i, ok := q.claimHeadLocked()
 			q.mu.Unlock()
 			if ok {
-				m := &b.shards[d.sh]
-				m.queued.Add(-1)
-				b.runBatch(hd.ctx, m, hd, i, 1, b.clock.mono())
+				b.runBatch(hd.ctx, &b.shards[d.sh], hd, i, 1, b.clock.mono(), true)
 			}
 			q.mu.Lock()
 			continue
@@ -209,7 +225,9 @@ func (b *Bus) enqueue(ctx context.Context, d *delivery) error {
 	if n := d.nSync - d.next; n > 0 {
 		b.shards[d.sh].queued.Add(int64(n))
 		q.linkLocked(d)
-		wake = q.reserveLocked()
+		if wake = q.reserveLocked(); !wake && q.idle+q.waking == 0 {
+			q.wakeWaitersLocked() // no worker is free: waiting callers may help
+		}
 	}
 	q.mu.Unlock()
 	if wake {
@@ -266,7 +284,7 @@ func (b *Bus) callMatch(s *subscription, match func(Event) bool, e *Event) (ok b
 }
 
 // claimOnce claims d's Once subscriptions for d's event and drops from d.subs
-// those that another event claimed first.
+// (and d.keys) those that another event claimed first.
 func (d *delivery) claimOnce() {
 	for i := 0; i < len(d.subs); {
 		s := d.subs[i]
@@ -274,10 +292,18 @@ func (d *delivery) claimOnce() {
 			i++
 			continue
 		}
-		d.subs = slices.Delete(d.subs, i, i+1)
-		if i < d.nSync {
-			d.nSync--
-		}
+		d.drop(i)
+	}
+}
+
+// drop removes run i from d.subs, and its key from d.keys.
+func (d *delivery) drop(i int) {
+	d.subs = slices.Delete(d.subs, i, i+1)
+	if i < len(d.keys) {
+		d.keys = slices.Delete(d.keys, i, i+1)
+	}
+	if i < d.nSync {
+		d.nSync--
 	}
 }
 
@@ -341,7 +367,7 @@ func (b *Bus) runInline(ctx context.Context, g *generation, sh int, subs []*subs
 		if s.async != nil {
 			hctx = b.detach(ctx)
 		}
-		end, err := b.run(hctx, m, nil, s, e, start, debug)
+		end, err := b.run(hctx, m, nil, s, nil, e, start, debug)
 		start = end
 		if err == nil {
 			delivered++
@@ -353,35 +379,46 @@ func (b *Bus) runInline(ctx context.Context, g *generation, sh int, subs []*subs
 }
 
 // runOwn runs the handlers of d that fall to the publisher: the sync ones when
-// there are no workers, those a waiting caller claims, and mine. Then it drops
-// the publisher's token. If a handler calls runtime.Goexit, the runs that did
-// not start count as skipped, so that d still completes.
-func (b *Bus) runOwn(ctx context.Context, d *delivery, helps bool, mine int, start int64) {
+// there are no workers, those a waiting caller claims, and the async ones in
+// d.own. Then it drops the publisher's token. If a handler calls
+// runtime.Goexit, the runs that did not start count as skipped, so that d
+// still completes.
+func (b *Bus) runOwn(ctx context.Context, d *delivery, helps bool, start int64) {
 	m := &b.shards[d.sh]
+	next := 0 // of d.own
 	defer func() {
-		if mine >= 0 { // after runtime.Goexit only
-			b.skip(d, d.subs[mine])
-			if l := d.laneAt(mine); l != nil {
-				b.handOver(l, m)
-			}
+		for ; next < len(d.own); next++ { // after runtime.Goexit only
+			b.abandon(d, d.own[next], m)
 		}
 		d.finish()
 	}()
 	switch {
 	case b.maxWorkers == 0 && d.nSync > 0:
-		start = b.runBatch(ctx, m, d, 0, d.nSync, start)
+		start = b.runBatch(ctx, m, d, 0, d.nSync, start, false)
 	case d.wait && d.nSync > 0:
 		if helps {
-			start = b.runBatch(ctx, m, d, 0, 1, start)
+			start = b.runBatch(ctx, m, d, 0, 1, start, false)
 		} else {
 			start = 0
 		}
 		b.helpOwn(ctx, d, !helps, start)
 	}
-	if i := mine; i >= 0 {
-		mine = -1
+	for next < len(d.own) {
+		i := d.own[next]
+		next++
 		b.runAsyncHere(d, d.subs[i], d.laneAt(i))
 	}
+}
+
+// abandon counts run i of d, which will never start because a handler
+// called runtime.Goexit on this goroutine, as skipped, and hands the lane it
+// holds, if any, to a new goroutine first, while d still counts the run.
+func (b *Bus) abandon(d *delivery, i int, m *shard) {
+	s, l := d.subs[i], d.laneAt(i)
+	if l != nil {
+		b.handOver(l, m)
+	}
+	b.skip(d, s)
 }
 
 // helpOwn runs d's unclaimed sync runs on the calling goroutine, all of them,
@@ -394,26 +431,38 @@ func (b *Bus) helpOwn(ctx context.Context, d *delivery, onlyIfStarved bool, last
 		if !ok {
 			return
 		}
-		m.queued.Add(-1)
 		if last == 0 {
 			last = b.clock.mono()
 		}
-		last = b.runBatch(ctx, m, d, i, 1, last)
+		last = b.runBatch(ctx, m, d, i, 1, last, true)
 	}
 }
 
-// await waits for a PublishAndWait caller's delivery to complete. A caller
-// that does not help by default is woken when every worker is busy while its
-// runs still wait in the queue, and then runs them itself.
+// await waits for a PublishAndWait caller's delivery to complete. While it
+// waits and every worker is busy (the queue wakes it then), the caller helps:
+// with its own queued runs, and, if its ctx can never end, with any queued
+// run, since one of them may be what its event waits for (a run that holds
+// the lane its ordered run is parked in, say) and the caller may be the
+// worker that would run it.
 func (b *Bus) await(ctx context.Context, d *delivery, helps bool) error {
+	m := &b.shards[d.sh]
 	for {
 		select {
 		case <-d.done:
+			b.queue.unwait(d)
 			return d.result()
 		default:
 		}
-		if !helps && b.maxWorkers > 0 && !b.queue.waitFor(d) {
-			b.helpOwn(ctx, d, true, 0) // starved: no worker is free
+		if helps {
+			// The async goroutines are all busy and runs wait for one: this
+			// caller may be the goroutine that would take them.
+			if r, ok := b.asyncQ.pop(b); ok {
+				b.runAsyncRun(r)
+				continue
+			}
+		}
+		if c, ok := b.queue.waitFor(d, helps, b.maxWorkers > 0); ok {
+			b.runBatch(c.d.ctx, m, c.d, c.i, c.n, b.clock.mono(), true)
 			if err := ctx.Err(); err != nil {
 				b.queue.unwait(d)
 				return err
@@ -422,6 +471,7 @@ func (b *Bus) await(ctx context.Context, d *delivery, helps bool) error {
 		}
 		select {
 		case <-d.done:
+			b.queue.unwait(d)
 			return d.result()
 		case <-ctx.Done():
 			b.queue.unwait(d)
@@ -433,40 +483,34 @@ func (b *Bus) await(ctx context.Context, d *delivery, helps bool) error {
 
 // runBatch runs d's sync runs i..i+n-1 one after another on this goroutine,
 // the first starting at start, and returns when the last ended. Each run
-// ends where the next starts, so a batch reads the clock once per run. If a
+// ends where the next starts, so a batch reads the clock once per run. If
+// queued, the runs were counted in Metrics.Queued, until each starts. If a
 // handler calls runtime.Goexit, the runs of the batch that did not start
 // count as skipped.
-func (b *Bus) runBatch(ctx context.Context, m *shard, d *delivery, i, n int, start int64) int64 {
+func (b *Bus) runBatch(ctx context.Context, m *shard, d *delivery, i, n int, start int64, queued bool) int64 {
 	debug := b.log.Enabled(ctx, slog.LevelDebug)
 	j := i
-	var held *lane // the lane whose run is in progress
 	defer func() {
-		if held == nil && j == i+n {
-			return
-		}
-		// A handler called runtime.Goexit: the rest of the batch is
-		// skipped, and the lanes it held go on in other goroutines.
-		if held != nil {
-			b.handOver(held, m)
-		}
-		for ; j < i+n; j++ {
-			s, l := d.subs[j], d.laneAt(j)
-			b.skip(d, s)
-			if l != nil {
-				b.handOver(l, m)
+		if j < i+n { // after runtime.Goexit only
+			if queued {
+				m.queued.Add(-int64(i + n - j))
+			}
+			for ; j < i+n; j++ {
+				b.abandon(d, j, m)
 			}
 		}
 	}()
 	for j < i+n {
 		s, l := d.subs[j], d.laneAt(j) // read before the run: d may be recycled after it
 		j++
-		held = l
+		if queued {
+			m.queued.Add(-1)
+		}
 		if s.cancelled.Load() {
 			b.skip(d, s)
 		} else {
-			start, _ = b.run(ctx, m, d, s, &d.e, start, debug)
+			start, _ = b.run(ctx, m, d, s, l, &d.e, start, debug)
 		}
-		held = nil
 		if l != nil {
 			start = b.continueLane(l, m, start)
 		}
@@ -476,8 +520,10 @@ func (b *Bus) runBatch(ctx context.Context, m *shard, d *delivery, i, n int, sta
 
 // startAsync runs s's handler for d in a goroutine of the bus: an idle one
 // if there is one, a new one while fewer than maxAsync exist, and otherwise
-// the first one that finishes its current run.
-func (b *Bus) startAsync(d *delivery, s *subscription, l *lane) {
+// the first one that finishes its current run; except that for a waiter (a
+// PublishAndWait caller) it reports false instead of queueing the run, and
+// the caller runs it itself.
+func (b *Bus) startAsync(d *delivery, s *subscription, l *lane, waiter bool) bool {
 	q := &b.asyncQ
 	q.mu.Lock()
 	if n := len(q.idle); n > 0 {
@@ -486,13 +532,17 @@ func (b *Bus) startAsync(d *delivery, s *subscription, l *lane) {
 		q.idle = q.idle[:n-1]
 		q.mu.Unlock()
 		w <- asyncRun{d: d, s: s, l: l} // buffered: never blocks
-		return
+		return true
 	}
 	if q.running < q.max {
 		q.running++
 		q.mu.Unlock()
 		b.async.Go(func() { b.asyncLoop(asyncRun{d: d, s: s, l: l}) })
-		return
+		return true
+	}
+	if waiter {
+		q.mu.Unlock()
+		return false
 	}
 	r := &asyncRun{d: d, s: s, l: l}
 	if q.tail == nil {
@@ -503,6 +553,24 @@ func (b *Bus) startAsync(d *delivery, s *subscription, l *lane) {
 	q.tail = r
 	b.shards[d.sh].queued.Add(1)
 	q.mu.Unlock()
+	b.queue.wakeWaiters() // a waiting caller may be the goroutine it waits for
+	return true
+}
+
+// pop takes the first async run waiting for a goroutine, if any.
+func (q *asyncQueue) pop(b *Bus) (asyncRun, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	r := q.head
+	if r == nil {
+		return asyncRun{}, false
+	}
+	q.head = r.next
+	if q.head == nil {
+		q.tail = nil
+	}
+	b.shards[r.d.sh].queued.Add(-1)
+	return *r, true
 }
 
 // asyncLoop runs async handler runs, r first, one after another: the queued
@@ -522,14 +590,7 @@ func (b *Bus) asyncLoop(r asyncRun) {
 	var inbox chan asyncRun
 	for {
 		if r.d != nil {
-			if r.s.cancelled.Load() {
-				b.skip(r.d, r.s)
-				if r.l != nil {
-					b.continueLane(r.l, &b.shards[r.d.sh], 0)
-				}
-			} else {
-				b.runAsyncHere(r.d, r.s, r.l)
-			}
+			b.runAsyncRun(r)
 		}
 		q.mu.Lock()
 		if next := q.head; next != nil {
@@ -597,23 +658,28 @@ func (q *asyncQueue) closeIdle() {
 	q.idle = q.idle[:0]
 }
 
+// runAsyncRun runs, or, if its subscription is gone, skips, an async run
+// taken from the wait list, and then the runs parked behind it in its lane.
+func (b *Bus) runAsyncRun(r asyncRun) {
+	if r.s.cancelled.Load() {
+		m := &b.shards[r.d.sh] // before skip: r.d may be recycled after it
+		b.skip(r.d, r.s)
+		if r.l != nil {
+			b.continueLane(r.l, m, 0)
+		}
+		return
+	}
+	b.runAsyncHere(r.d, r.s, r.l)
+}
+
 // runAsyncHere runs an async handler of d on the calling goroutine, and then
 // the runs parked behind it in its lane l, if s is ordered.
 func (b *Bus) runAsyncHere(d *delivery, s *subscription, l *lane) {
 	m := &b.shards[d.sh]
-	if l == nil {
-		b.run(d.actx, m, d, s, &d.e, b.clock.mono(), b.log.Enabled(d.actx, slog.LevelDebug))
-		return
+	end, _ := b.run(d.actx, m, d, s, l, &d.e, b.clock.mono(), b.log.Enabled(d.actx, slog.LevelDebug))
+	if l != nil {
+		b.continueLane(l, m, end)
 	}
-	returned := false
-	defer func() {
-		if !returned { // runtime.Goexit
-			b.handOver(l, m)
-		}
-	}()
-	end, _ := b.run(d.actx, m, d, s, &d.e, b.clock.mono(), b.log.Enabled(d.actx, slog.LevelDebug))
-	returned = true
-	b.continueLane(l, m, end)
 }
 
 // skip counts s's run for d, which will never start.
@@ -636,8 +702,20 @@ type lane struct {
 	head   int
 }
 
-// orderKey returns the ordering key of e for s. A key function that panics
-// is logged and puts the event in the lane of the empty key.
+// orderKeys sets d.keys[i] to the ordering key of run i, for the ordered
+// runs. A key function that panics is logged and puts the event in the lane
+// of the empty key.
+func (b *Bus) orderKeys(d *delivery, e *Event) {
+	d.keys = d.keys[:0]
+	for _, s := range d.subs {
+		key := ""
+		if s.ordered {
+			key = b.orderKey(s, e)
+		}
+		d.keys = append(d.keys, key)
+	}
+}
+
 func (b *Bus) orderKey(s *subscription, e *Event) (key string) {
 	if s.orderBy == nil {
 		return e.ADWID
@@ -651,9 +729,10 @@ func (b *Bus) orderKey(s *subscription, e *Event) (key string) {
 	return s.orderBy(*e)
 }
 
-// assignLanes gives every ordered run of d its lane, as d is accepted. A run
-// whose lane is idle holds it and stays in d.subs; a run whose lane is busy is
-// parked there and leaves d.subs (it still counts in d.pending).
+// assignLanes gives every ordered run of d its lane, as d is accepted (and
+// so, when d is queued, under the queue's lock: it calls no user code). A
+// run whose lane is idle holds it and stays in d.subs; a run whose lane is
+// busy is parked there and leaves d.subs (it still counts in d.pending).
 func (b *Bus) assignLanes(d *delivery) {
 	d.lanes = d.lanes[:0]
 	if !d.mayOrder {
@@ -666,14 +745,11 @@ func (b *Bus) assignLanes(d *delivery) {
 			i++
 			continue
 		}
-		key := b.orderKey(s, &d.e)
+		key := d.keys[i]
 		s.lanesMu.Lock()
 		if l := s.lanes[key]; l != nil {
 			// Remove the run from d first: once parked it may run at once.
-			d.subs = slices.Delete(d.subs, i, i+1)
-			if i < d.nSync {
-				d.nSync--
-			}
+			d.drop(i)
 			b.shards[d.sh].queued.Add(1)
 			l.parked = append(l.parked, d)
 			s.lanesMu.Unlock()
@@ -699,7 +775,8 @@ func (d *delivery) laneAt(i int) *lane {
 }
 
 // laneNext returns the next parked delivery of l, or, when none is left,
-// releases l and returns nil.
+// releases l and returns nil. It compacts the parked list as it goes, so a
+// lane that never goes idle does not grow.
 func (b *Bus) laneNext(l *lane) *delivery {
 	s := l.s
 	s.lanesMu.Lock()
@@ -708,6 +785,11 @@ func (b *Bus) laneNext(l *lane) *delivery {
 		d := l.parked[l.head]
 		l.parked[l.head] = nil
 		l.head++
+		if l.head >= 32 && l.head*2 >= len(l.parked) {
+			n := copy(l.parked, l.parked[l.head:])
+			clear(l.parked[n:])
+			l.parked, l.head = l.parked[:n], 0
+		}
 		return d
 	}
 	delete(s.lanes, l.key)
@@ -716,15 +798,9 @@ func (b *Bus) laneNext(l *lane) *delivery {
 
 // continueLane runs, one after another on this goroutine, the runs parked in
 // lane l behind the run that just ended at start (0: unknown), and releases
-// l when none is left. If a handler calls runtime.Goexit, the rest of the
-// lane goes on in a new goroutine of the bus.
+// l when none is left. If a handler calls runtime.Goexit, run hands the lane
+// over to a new goroutine.
 func (b *Bus) continueLane(l *lane, m *shard, start int64) int64 {
-	done := false
-	defer func() {
-		if !done {
-			b.handOver(l, m)
-		}
-	}()
 	s := l.s
 	for d := b.laneNext(l); d != nil; d = b.laneNext(l) {
 		b.shards[d.sh].queued.Add(-1)
@@ -739,15 +815,15 @@ func (b *Bus) continueLane(l *lane, m *shard, start int64) int64 {
 		if start == 0 {
 			start = b.clock.mono()
 		}
-		start, _ = b.run(ctx, m, d, s, &d.e, start, b.log.Enabled(ctx, slog.LevelDebug))
+		start, _ = b.run(ctx, m, d, s, l, &d.e, start, b.log.Enabled(ctx, slog.LevelDebug))
 	}
-	done = true
 	return start
 }
 
 // handOver continues lane l in a new goroutine of the bus, for a goroutine
-// that cannot: its handler called runtime.Goexit. A delivery parked in l is
-// still pending, so Shutdown is not yet waiting for the goroutines.
+// that cannot: its handler called runtime.Goexit. Callers hold a run that
+// is not yet recorded as done, so its generation keeps Shutdown from waiting
+// for the goroutines yet.
 func (b *Bus) handOver(l *lane, m *shard) {
 	b.async.Go(func() { b.continueLane(l, m, 0) })
 }
@@ -763,12 +839,14 @@ func (b *Bus) runEnded(s *subscription) {
 // run calls one handler, which started at start (a mono reading), and returns
 // when it ended. It is the only place the bus calls handlers, and recovers
 // there: a panic or runtime.Goexit becomes a *HandlerError. It logs the run
-// once (at Debug only if debug) and counts a failure. With d non-nil, the run
-// is one of d's: run also counts it in m as in flight and, if it succeeded,
-// delivered, and then records it in d, also when the handler calls
-// runtime.Goexit; so Drain never sees d's runs done before they are counted.
-// With d nil the caller counts in m.
-func (b *Bus) run(ctx context.Context, m *shard, d *delivery, s *subscription, e *Event, start int64, debug bool) (end int64, err error) {
+// once (at Debug only if debug), counts it per subscription and a failure on
+// the bus, and tells the observer. With d non-nil, the run is one of d's:
+// run also counts it in m as in flight and, if it succeeded, delivered, and
+// then records it in d, also when the handler (or the observer) calls
+// runtime.Goexit, so Drain never sees d's runs done before they are counted.
+// With d nil the caller counts in m. If the run holds lane l and its
+// goroutine ends with runtime.Goexit, run hands l over first.
+func (b *Bus) run(ctx context.Context, m *shard, d *delivery, s *subscription, l *lane, e *Event, start int64, debug bool) (end int64, err error) {
 	if d != nil {
 		m.inFlight.Add(1)
 	}
@@ -778,7 +856,24 @@ func (b *Bus) run(ctx context.Context, m *shard, d *delivery, s *subscription, e
 	if b.watch.after > 0 {
 		rec = b.watchStart(s, e, start, m.idx)
 	}
-	returned := false
+	returned, reported := false, false
+	// Deferred first, so it runs last: also if the handler, or the observer
+	// while the run is reported, calls runtime.Goexit.
+	defer func() {
+		if l != nil && (!returned || !reported) {
+			b.handOver(l, m) // this goroutine is ending; d still counts the run
+		}
+		b.runEnded(s)
+		if d != nil {
+			m.inFlight.Add(-1)
+			if err == nil {
+				m.delivered.Add(1)
+			}
+			d.record(err)
+		} else if !reported && err == nil {
+			m.delivered.Add(1) // the observer ended the goroutine: the caller cannot count it
+		}
+	}()
 	defer func() {
 		if !returned {
 			v := recover()
@@ -792,22 +887,15 @@ func (b *Bus) run(ctx context.Context, m *shard, d *delivery, s *subscription, e
 			b.watchEnd(rec)
 		}
 		st.ended(end-start, err)
-		if b.obs != nil {
-			b.noteRun(ctx, s, e, start, end, err)
-		}
 		if err != nil {
 			b.failed(ctx, s, e, time.Duration(end-start), err)
 		} else if debug {
 			b.logRun(ctx, slog.LevelDebug, "handler finished", s, e, time.Duration(end-start), nil)
 		}
-		b.runEnded(s)
-		if d != nil {
-			m.inFlight.Add(-1)
-			if err == nil {
-				m.delivered.Add(1)
-			}
-			d.record(err)
+		if b.obs != nil {
+			b.noteRun(ctx, s, e, start, end, err)
 		}
+		reported = true
 	}()
 	if s.handler != nil {
 		err = s.handler(*e)
@@ -940,8 +1028,10 @@ type delivery struct {
 	errs    []error // wait: the failed runs
 	cancel  func()  // releases actx, when it needs releasing
 
-	lanes    []*lane // when ordered runs matched: lanes[i] is the lane subs[i] holds
-	mayOrder bool    // the registry it matched against had ordered subscriptions
+	lanes    []*lane  // when ordered runs matched: lanes[i] is the lane subs[i] holds
+	keys     []string // when ordered runs matched: keys[i] is the ordering key of subs[i]
+	mayOrder bool     // the registry it matched against had ordered subscriptions
+	own      []int    // async runs (indexes into subs) the publisher runs itself
 
 	prev, nextInQueue *delivery // queue links; guarded by queue.mu
 	buf               [4]*subscription
@@ -975,8 +1065,9 @@ func (d *delivery) recycle() {
 	clear(d.subs)
 	clear(d.errs)
 	clear(d.lanes)
-	b, done, help, subs, errs, lanes := d.b, d.done, d.help, d.subs[:0], d.errs[:0], d.lanes[:0]
-	*d = delivery{b: b, done: done, help: help, subs: subs, errs: errs, lanes: lanes} // subs may point into d.buf: still d's
+	clear(d.keys)
+	b, done, help, subs, errs, lanes, keys, own := d.b, d.done, d.help, d.subs[:0], d.errs[:0], d.lanes[:0], d.keys[:0], d.own[:0]
+	*d = delivery{b: b, done: done, help: help, subs: subs, errs: errs, lanes: lanes, keys: keys, own: own} // subs may point into d.buf: still d's
 	pool.Put(d)
 }
 
@@ -1095,52 +1186,76 @@ func (c *handlerCtx) Value(key any) any {
 }
 
 // worker runs queued sync handlers until the queue is closed and empty. It
-// claims runs in batches when every other worker is busy too, and chains the
-// timing of consecutive runs so that each costs one clock reading.
+// chains the timing of consecutive runs so that each costs one clock
+// reading, and, while its runs are quick, takes several at once when every
+// other worker is busy too. What it has taken and not started sits in its
+// stash, where idle workers and waiting callers can take it: a batch never
+// holds runs up behind a slow or blocked handler.
 func (b *Bus) worker(id int) {
-	var batch []claim
-	cur, exited := 0, false
+	st := b.queue.stash(id)
+	exited := false
+	m := &b.shards[id&b.shardMask]
 	defer func() {
 		if exited {
 			return
 		}
-		// A handler called runtime.Goexit: the claims after the current one
+		// A handler called runtime.Goexit: the claims left in the stash
 		// never run, and a new worker keeps the pool at full size.
-		for _, c := range batch[cur+1:] {
+		for c, ok := st.next(); ok; c, ok = st.next() {
+			m.queued.Add(-int64(c.n))
 			for j := c.i; j < c.i+c.n; j++ {
-				b.skip(c.d, c.d.subs[j])
+				b.abandon(c.d, j, m)
 			}
 		}
 		b.queue.starting(1)
 		b.workers.Go(func() { b.worker(id) })
 	}()
-	m := &b.shards[id&b.shardMask]
 	b.queue.arrived()
 	var last int64 // when the previous run ended; 0 after waiting
+	quick := false // the last batch's runs took less than quickRun each
 	for {
-		var waited, ok bool
-		clear(batch)
-		batch, waited, ok = b.queue.take(batch[:0])
+		waited, ok := b.queue.take(st, quick)
 		if !ok {
 			exited = true
 			return
 		}
-		runs := 0
-		for _, c := range batch {
-			runs += c.n
-		}
-		m.queued.Add(-int64(runs))
 		start := last
 		if waited || start == 0 {
 			start = b.clock.mono()
 		}
-		for cur = range batch {
-			c := batch[cur]
-			start = b.runBatch(c.d.ctx, m, c.d, c.i, c.n, start)
+		first, runs := start, 0
+		for c, ok := st.next(); ok; c, ok = st.next() {
+			runs += c.n
+			start = b.runBatch(c.d.ctx, m, c.d, c.i, c.n, start, true)
 		}
 		last = start
+		quick = int64(runs)*quickRun > last-first
 	}
 }
+
+// quickRun is how short, in nanoseconds, a worker's runs must be on average
+// for it to take several at once: long enough for the lock it saves to
+// matter. A batch holds at most maxBatch deliveries.
+const quickRun = 20_000
+
+// A stash holds the claims a worker took and has not started. Its worker
+// fills it under the queue's lock, when it is empty; anyone takes from it,
+// in order, with next.
+type stash struct {
+	claims []claim
+	taken  atomic.Int32 // how many claims were taken
+}
+
+// next takes the next claim, if one is left.
+func (st *stash) next() (claim, bool) {
+	if k := int(st.taken.Add(1)) - 1; k < len(st.claims) {
+		return st.claims[k], true
+	}
+	return claim{}, false
+}
+
+// left reports whether claims are left; q.mu must be held.
+func (st *stash) left() bool { return int(st.taken.Load()) < len(st.claims) }
 
 // A claim is what a worker takes from the queue in one piece: runs
 // i..i+n-1 of d.
@@ -1326,6 +1441,7 @@ type queue struct {
 	waking     int           // workers signalled or starting, not yet running
 	room       chan struct{} // closed when room appears; nil if nobody waits
 	waiters    []*delivery   // PublishAndWait callers to wake when no worker is free
+	stashes    []*stash      // per worker: what it took and has not started
 	closed     bool
 }
 
@@ -1372,21 +1488,31 @@ func (q *queue) arrived() {
 	q.mu.Unlock()
 }
 
-// take blocks until a run is queued, appends what it claims to batch, and
-// reports whether it had to wait; ok is false once the queue is closed and
-// empty. While other workers are free it claims a single run, so that they
-// can take the next ones. When all of them are busy, so that whatever it
-// leaves waits anyway, it takes a fair share of the queue in one go: whole
-// deliveries, or, for a lone delivery, a fair share of its runs; but only one
-// run of a delivery whose PublishAndWait caller could help. Then it wakes the
-// waiting PublishAndWait callers whose runs are still queued, so that they
-// run them themselves.
-func (q *queue) take(batch []claim) (_ []claim, waited, ok bool) {
+// take blocks until there is a run to take, fills the worker's empty stash
+// st with what it claims, and reports whether it had to wait; ok is false
+// once the queue is closed and empty. It claims a single run, in acceptance
+// order, unless mayBatch (the worker's runs are quick) and every other
+// worker is busy too, so that whatever it leaves waits anyway: then it takes
+// a fair share of the queue in one go, whole deliveries, or, for a lone
+// delivery, a fair share of its runs; but only one run of a delivery whose
+// PublishAndWait caller could help. With the queue empty, it takes over a
+// claim another worker has not started before it sleeps. When no worker is
+// left free and runs still wait, it wakes the waiting PublishAndWait
+// callers, so that they help.
+func (q *queue) take(st *stash, mayBatch bool) (waited, ok bool) {
 	q.mu.Lock()
+	clear(st.claims)
+	st.claims = st.claims[:0]
 	for q.head == nil {
+		if c, ok := q.stealLocked(st); ok {
+			st.claims = append(st.claims, c)
+			st.taken.Store(0) // under the lock: thieves see the new claims only with it
+			q.mu.Unlock()
+			return waited, true
+		}
 		if q.closed {
 			q.mu.Unlock()
-			return batch, waited, false
+			return waited, false
 		}
 		q.idle++
 		q.ready.Wait()
@@ -1394,9 +1520,9 @@ func (q *queue) take(batch []claim) (_ []claim, waited, ok bool) {
 		waited = true
 	}
 	starved := q.idle+q.waking == 0
-	if !starved {
+	if !starved || !mayBatch {
 		d := q.head
-		batch = append(batch, claim{d: d, i: q.claimLocked(d, 1), n: 1})
+		st.claims = append(st.claims, claim{d: d, i: q.claimLocked(d, 1), n: 1})
 	} else {
 		quota := min((q.waiting+q.workers-1)/q.workers, maxBatch)
 		for k := 0; k < quota && q.head != nil; k++ {
@@ -1408,29 +1534,68 @@ func (q *queue) take(batch []claim) (_ []claim, waited, ok bool) {
 			case quota == 1:
 				n = (n + q.workers - 1) / q.workers
 			}
-			batch = append(batch, claim{d: d, i: q.claimLocked(d, n), n: n})
+			st.claims = append(st.claims, claim{d: d, i: q.claimLocked(d, n), n: n})
 			if d.wait {
 				break
 			}
 		}
 	}
-	if starved {
-		for _, w := range q.waiters {
-			w.waiting = false
-			select {
-			case w.help <- struct{}{}:
-			default:
-			}
-		}
-		clear(q.waiters)
-		q.waiters = q.waiters[:0]
+	st.taken.Store(0) // under the lock: thieves see the new claims only with it
+	if starved && q.head != nil {
+		q.wakeWaitersLocked()
 	}
 	more := q.head != nil && q.reserveLocked()
 	q.mu.Unlock()
 	if more {
 		q.ready.Signal() // pass the wake-up on: one signal per push suffices
 	}
-	return batch, waited, true
+	return waited, true
+}
+
+// stash returns worker id's stash.
+func (q *queue) stash(id int) *stash {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.stashes) <= id {
+		q.stashes = append(q.stashes, nil)
+	}
+	if q.stashes[id] == nil {
+		q.stashes[id] = new(stash)
+	}
+	return q.stashes[id]
+}
+
+// stealLocked takes the next claim another worker has not started, if any.
+func (q *queue) stealLocked(except *stash) (claim, bool) {
+	for _, st := range q.stashes {
+		if st != nil && st != except && st.left() {
+			if c, ok := st.next(); ok {
+				return c, true
+			}
+		}
+	}
+	return claim{}, false
+}
+
+// wakeWaiters wakes every waiting PublishAndWait caller.
+func (q *queue) wakeWaiters() {
+	q.mu.Lock()
+	q.wakeWaitersLocked()
+	q.mu.Unlock()
+}
+
+// wakeWaitersLocked wakes every waiting PublishAndWait caller: no worker is
+// free and runs still wait.
+func (q *queue) wakeWaitersLocked() {
+	for _, w := range q.waiters {
+		w.waiting = false
+		select {
+		case w.help <- struct{}{}:
+		default:
+		}
+	}
+	clear(q.waiters)
+	q.waiters = q.waiters[:0]
 }
 
 // claim takes the next unclaimed run of d, if any. If onlyIfStarved, it
@@ -1453,27 +1618,36 @@ func (q *queue) claimHeadLocked() (*delivery, int, bool) {
 	return d, q.claimLocked(d, 1), true
 }
 
-// waitFor lists d's caller among the waiters to wake when no worker is free,
-// and reports true, unless no worker is free already, in which case it
-// reports false and the caller should help now. With no run of d left to
-// claim, it reports true without listing: the caller just waits.
-func (q *queue) waitFor(d *delivery) bool {
+// waitFor is called by a PublishAndWait caller about to wait for d. While
+// every worker is busy it claims a run for the caller to run instead: one of
+// d's own, or, if any (the caller's ctx can never end), the run at the head,
+// or one a busy worker took and has not started. Otherwise it lists the
+// caller among the waiters to wake when no worker is free (or, any, when an
+// async run waits for a goroutine), and reports false. Without a pool, d's
+// sync runs are not the queue's, and only the listing applies. A claim it
+// returns is always a single run.
+func (q *queue) waitFor(d *delivery, any, pool bool) (claim, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if d.next >= d.nSync {
-		return true
+	if pool && q.idle+q.waking == 0 {
+		if d.next < d.nSync {
+			return claim{d: d, i: q.claimLocked(d, 1), n: 1}, true
+		}
+		if any {
+			if hd := q.head; hd != nil {
+				return claim{d: hd, i: q.claimLocked(hd, 1), n: 1}, true
+			}
+			if c, ok := q.stealLocked(nil); ok {
+				return c, true
+			}
+		}
 	}
-	if q.idle+q.waking == 0 {
-		return false
-	}
-	if !d.waiting {
+	if !d.waiting && (any || pool && d.next < d.nSync) {
 		d.waiting = true
 		q.waiters = append(q.waiters, d)
 	}
-	return true
-}
-
-// unwait takes d off the waiters.
+	return claim{}, false
+} // unwait takes d off the waiters.
 func (q *queue) unwait(d *delivery) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -1499,8 +1673,8 @@ func (q *queue) claimLocked(d *delivery, n int) int {
 	return i
 }
 
-// unlinkLocked removes d, whose runs are all claimed, from the list and from
-// the waiters, and makes room.
+// unlinkLocked removes d, whose runs are all claimed, from the list (and from
+// the waiters, unless its caller helps with any run), and makes room.
 func (q *queue) unlinkLocked(d *delivery) {
 	if d.prev == nil {
 		q.head = d.nextInQueue
@@ -1514,7 +1688,9 @@ func (q *queue) unlinkLocked(d *delivery) {
 	}
 	d.prev, d.nextInQueue = nil, nil
 	q.waiting--
-	q.unwaitLocked(d)
+	if !d.helps {
+		q.unwaitLocked(d) // nothing of its own is left to help with
+	}
 	if q.room != nil {
 		close(q.room)
 		q.room = nil

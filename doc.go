@@ -75,10 +75,14 @@
 //   - WithMaxWorkers(0): sync handlers run one after another, in subscription
 //     order, in the publishing goroutine. Events from one goroutine therefore
 //     reach each sync handler in publish order.
-//   - With workers, queued runs start in the order their events were accepted,
-//     but run in parallel and may finish in any order. Two events published
-//     one after the other may reach the same handler in either order, and one
-//     handler may run for several events at once.
+//   - With workers, queued runs are taken in the order their events were
+//     accepted and run in parallel, so they may start and finish in any
+//     order: two events published one after the other may reach the same
+//     handler in either order, and one handler may run for several events at
+//     once. (While its handlers are quick and every other worker is busy, a
+//     worker takes several runs at once; what it has not started, an idle
+//     worker or a waiting caller takes over, so a slow handler holds up no
+//     other run.)
 //   - A subscription made with [Ordered] receives the events of one workflow
 //     (one ADWID) one at a time, in the order the bus accepted them, whether
 //     its handler is sync or async and whether they came through Publish or

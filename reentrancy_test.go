@@ -23,6 +23,7 @@ var reentrancyConfigs = []struct {
 	{"workers=default", nil},
 	{"workers=1/limit=2/block", []eventbus.Option{eventbus.WithMaxWorkers(1), eventbus.WithQueueLimit(2, eventbus.OverflowBlock)}},
 	{"workers=2/limit=1/block", []eventbus.Option{eventbus.WithMaxWorkers(2), eventbus.WithQueueLimit(1, eventbus.OverflowBlock)}},
+	{"workers=1/maxasync=1", []eventbus.Option{eventbus.WithMaxWorkers(1), eventbus.WithMaxAsync(1)}},
 }
 
 func only(typ eventbus.EventType) eventbus.Filter {
@@ -43,6 +44,13 @@ func TestReentrancy(t *testing.T) {
 			_, err := b.Subscribe(func(eventbus.Event) error { leaves.Add(1); return nil }, only("leaf"))
 			require.NoError(t, err)
 			_, err = b.SubscribeAsync(func(context.Context, eventbus.Event) error { leaves.Add(1); return nil }, only("leaf"))
+			require.NoError(t, err)
+			// Ordered leaves, sync and async: all leaves share one workflow,
+			// so their runs wait in one lane.
+			var orderedLeaves atomic.Int64
+			_, err = b.Subscribe(func(eventbus.Event) error { orderedLeaves.Add(1); return nil }, only("leaf"), eventbus.Ordered())
+			require.NoError(t, err)
+			_, err = b.SubscribeAsync(func(context.Context, eventbus.Event) error { orderedLeaves.Add(1); return nil }, only("leaf"), eventbus.Ordered())
 			require.NoError(t, err)
 
 			// Publishes and waits, sync and async, from inside handlers.
@@ -110,6 +118,7 @@ func TestReentrancy(t *testing.T) {
 			})
 			// Each root: 2 publishing handlers x 2 leaf events x 2 leaf handlers.
 			assert.Equal(t, int64(roots*2*2*2), leaves.Load())
+			assert.Equal(t, int64(roots*2*2*2), orderedLeaves.Load())
 			assert.Equal(t, int64(roots), subscribed.Load())
 			assert.Equal(t, int64(1), selfRuns.Load())
 			assert.Equal(t, int64(1), victimRuns.Load())

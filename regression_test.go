@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/adws/eventbus"
+	"github.com/adws/eventbus/eventbustest"
 )
 
 // These tests pin down defects an independent review found, and the gaps it
@@ -335,4 +337,213 @@ func TestNewStartsNoGoroutine(t *testing.T) {
 	require.NoError(t, b.Publish(context.Background(), ev(eventbus.StepStarted))) // queued: starts the pool
 	require.NoError(t, b.Close())
 	goleak.VerifyNone(t, before)
+}
+
+// The second review's findings.
+
+// A handler that calls runtime.Goexit in the middle of a worker's batch does
+// not strand the lanes that the batch's later runs hold: the ordered
+// subscription still gets its later events, and Drain and Close return.
+func TestBatchGoexitHandsLanesOver(t *testing.T) {
+	b := newBus(t, eventbus.WithMaxWorkers(1))
+	gate, started := make(chan struct{}), make(chan struct{})
+	_, err := b.Subscribe(func(eventbus.Event) error { close(started); <-gate; return nil }, only("block"))
+	require.NoError(t, err)
+	_, err = b.Subscribe(func(eventbus.Event) error { runtimeGoexit(); return nil }, only("boom"))
+	require.NoError(t, err)
+	rec := eventbustest.NewRecorder(t, b, only("o"))
+	_, err = b.Subscribe(func(eventbus.Event) error { return nil }, only("o"), eventbus.Ordered())
+	require.NoError(t, err)
+
+	bg := context.Background()
+	require.NoError(t, b.Publish(bg, ev("block")))
+	<-started // the only worker is busy
+	for range 3 {
+		require.NoError(t, b.Publish(bg, ev("warm"))) // quick runs first, so the worker batches
+	}
+	require.NoError(t, b.Publish(bg, ev("boom")))
+	require.NoError(t, b.Publish(bg, eventbus.Event{Type: "o", ADWID: "k", Message: "1"})) // holds lane k
+	close(gate)
+	within(t, func() { drain(t, b) })
+	require.NoError(t, b.Publish(bg, eventbus.Event{Type: "o", ADWID: "k", Message: "2"}))
+	within(t, func() { drain(t, b) })
+	assert.Equal(t, 2, rec.Len())
+	assert.Zero(t, b.Metrics().Queued)
+}
+
+// A plain handler on the only worker that calls PublishAndWait for an event
+// whose ordered run is parked behind a run still queued behind that worker
+// helps with that queued run, instead of deadlocking.
+func TestPublishAndWaitHelpsWithParkedLane(t *testing.T) {
+	b := newBus(t, eventbus.WithMaxWorkers(1))
+	gate, started := make(chan struct{}), make(chan struct{})
+	result := make(chan error, 1)
+	_, err := b.Subscribe(func(eventbus.Event) error {
+		close(started)
+		<-gate
+		result <- b.PublishAndWait(context.Background(), eventbus.Event{Type: "o", ADWID: "k", Message: "inner"})
+		return nil
+	}, only("root"))
+	require.NoError(t, err)
+	var ran atomic.Int64
+	_, err = b.Subscribe(func(eventbus.Event) error { ran.Add(1); return nil }, only("o"), eventbus.Ordered())
+	require.NoError(t, err)
+
+	bg := context.Background()
+	require.NoError(t, b.Publish(bg, ev("root")))
+	<-started
+	require.NoError(t, b.Publish(bg, eventbus.Event{Type: "o", ADWID: "k", Message: "queued"})) // holds lane k
+	close(gate)
+	require.NoError(t, recv(t, result))
+	assert.Equal(t, int64(2), ran.Load())
+}
+
+// An async handler that calls PublishAndWait while every async goroutine is
+// busy runs its event's async handlers itself, instead of waiting for a
+// goroutine that only it could free.
+func TestPublishAndWaitRunsOwnAsyncWhenPoolFull(t *testing.T) {
+	b := newBus(t, eventbus.WithMaxAsync(1))
+	result := make(chan error, 1)
+	_, err := b.SubscribeAsync(func(ctx context.Context, _ eventbus.Event) error {
+		result <- b.PublishAndWait(ctx, ev("leaf"))
+		return nil
+	}, only("root"))
+	require.NoError(t, err)
+	var leaves atomic.Int64
+	for range 2 {
+		_, err = b.SubscribeAsync(func(context.Context, eventbus.Event) error { leaves.Add(1); return nil }, only("leaf"))
+		require.NoError(t, err)
+	}
+	require.NoError(t, b.Publish(context.Background(), ev("root")))
+	require.NoError(t, recv(t, result))
+	assert.Equal(t, int64(2), leaves.Load())
+}
+
+// Skipping an unsubscribed ordered async run from the async wait list does
+// not touch its delivery after it may have been recycled (the race detector
+// would see the reuse by other publishers).
+func TestUnsubscribedOrderedAsyncSkip(t *testing.T) {
+	for range 10 {
+		b := newBus(t, eventbus.WithMaxAsync(1))
+		gate, started := make(chan struct{}), make(chan struct{})
+		_, err := b.SubscribeAsync(func(context.Context, eventbus.Event) error { close(started); <-gate; return nil }, only("block"))
+		require.NoError(t, err)
+		id, err := b.SubscribeAsync(func(context.Context, eventbus.Event) error { return nil }, only("o"), eventbus.Ordered())
+		require.NoError(t, err)
+		_, err = b.Subscribe(func(eventbus.Event) error { return nil }, only("noise"))
+		require.NoError(t, err)
+		bg := context.Background()
+		require.NoError(t, b.Publish(bg, ev("block")))
+		<-started                                                                // the only async goroutine is busy
+		require.NoError(t, b.Publish(bg, eventbus.Event{Type: "o", ADWID: "k"})) // waits in the async list
+		require.True(t, b.Unsubscribe(id))
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for range 200 { // reuse pooled deliveries meanwhile
+				assert.NoError(t, b.Publish(bg, ev("noise")))
+			}
+		})
+		close(gate)
+		wg.Wait()
+		drain(t, b)
+		assert.Equal(t, uint64(1), b.Metrics().Skipped)
+	}
+}
+
+// An OrderedBy key function that calls runtime.Goexit ends its publisher's
+// goroutine before the event is accepted: the bus goes on, and Shutdown
+// returns.
+func TestOrderKeyGoexit(t *testing.T) {
+	b := newBus(t, eventbus.WithMaxWorkers(2))
+	rec := eventbustest.NewRecorder(t, b)
+	_, err := b.Subscribe(func(eventbus.Event) error { return nil },
+		eventbus.OrderedBy(func(e eventbus.Event) string {
+			if e.Message == "bad" {
+				runtimeGoexit()
+			}
+			return e.ADWID
+		}))
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.Publish(context.Background(), eventbus.Event{Type: "x", Message: "bad"})
+	}()
+	recv(t, done)
+	within(t, func() {
+		require.NoError(t, b.Publish(context.Background(), eventbus.Event{Type: "x", Message: "good"}))
+		drain(t, b)
+	})
+	assert.Equal(t, 1, rec.Len(), "the refused event reached no one")
+	assert.Equal(t, uint64(1), b.Metrics().Published)
+}
+
+type goexitObserver struct{}
+
+func (goexitObserver) Published(context.Context, eventbus.PublishInfo) {}
+func (goexitObserver) HandlerDone(context.Context, eventbus.RunInfo)   { runtimeGoexit() }
+
+// An observer that calls runtime.Goexit ends the goroutine but loses no run:
+// the run is still counted and recorded, so Drain returns.
+func TestObserverGoexit(t *testing.T) {
+	for _, workers := range []int{0, 2} {
+		b := newBus(t, eventbus.WithObserver(goexitObserver{}), eventbus.WithMaxWorkers(workers))
+		_, err := b.Subscribe(func(eventbus.Event) error { return nil })
+		require.NoError(t, err)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = b.Publish(context.Background(), ev("x")) }()
+		recv(t, done)
+		within(t, func() { drain(t, b) })
+		m := b.Metrics()
+		assert.Equal(t, uint64(1), m.Delivered)
+		assert.Zero(t, m.InFlight)
+	}
+}
+
+// A worker whose handler blocks does not hold up the runs queued after it:
+// with another worker free they all start, in order, and until they start
+// they count as queued.
+func TestSlowRunDoesNotHoldUpOthers(t *testing.T) {
+	b := newBus(t, eventbus.WithMaxWorkers(2))
+	gates := map[string]chan struct{}{"b1": make(chan struct{}), "b2": make(chan struct{}), "0": make(chan struct{})}
+	blockStarted := make(chan struct{}, 2)
+	_, err := b.Subscribe(func(e eventbus.Event) error { blockStarted <- struct{}{}; <-gates[e.Message]; return nil }, only("block"))
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var order []string
+	firstStarted := make(chan struct{})
+	_, err = b.Subscribe(func(e eventbus.Event) error {
+		mu.Lock()
+		order = append(order, e.Message)
+		mu.Unlock()
+		if e.Message == "0" {
+			close(firstStarted)
+			<-gates["0"]
+		}
+		return nil
+	}, only("rec"))
+	require.NoError(t, err)
+	bg := context.Background()
+	for _, m := range []string{"b1", "b2"} {
+		require.NoError(t, b.Publish(bg, eventbus.Event{Type: "block", Message: m}))
+		<-blockStarted
+	}
+	for i := range 10 {
+		require.NoError(t, b.Publish(bg, eventbus.Event{Type: "rec", Message: strconv.Itoa(i)}))
+	}
+	assert.Equal(t, int64(10), b.Metrics().Queued)
+	close(gates["b1"]) // worker 1 takes run 0 and blocks in it
+	<-firstStarted
+	close(gates["b2"]) // worker 2 is free for the rest
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(order) == 10
+	}, hardTimeout, time.Millisecond, "the runs after the blocked one wait although a worker is free")
+	mu.Lock()
+	assert.Equal(t, []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}, order)
+	mu.Unlock()
+	assert.Zero(t, b.Metrics().Queued)
+	close(gates["0"])
+	drain(t, b)
 }

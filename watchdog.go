@@ -113,7 +113,8 @@ type slowRun struct {
 }
 
 // watchLoop is the watchdog goroutine. It exits when Shutdown stops it, or
-// on its own once the bus is closed and no run is left.
+// on its own once the bus is closed and every accepted event has finished
+// (after a Shutdown that gave up waiting, say).
 func (b *Bus) watchLoop() {
 	w := &b.watch
 	tick := min(max(w.after/4, time.Millisecond), time.Second)
@@ -144,7 +145,7 @@ func (b *Bus) watchLoop() {
 			b.reportSlow(&slow[i])
 			slow[i] = slowRun{}
 		}
-		if !live && b.closed.Load() {
+		if !live && b.closed.Load() && b.finished() {
 			return
 		}
 	}
