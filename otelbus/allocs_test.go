@@ -1,0 +1,46 @@
+package otelbus_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/adws/eventbus"
+	"github.com/adws/eventbus/otelbus"
+)
+
+// The Observer's allocations per call stay where the benchmarks put them:
+// none for a publish, and for a run only what the trace API and the
+// providers need (see README.md, Costs).
+func TestAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	herr := &eventbus.HandlerError{SubscriptionID: "sub-1", EventType: eventbus.StepFailed, Err: errors.New("no rows")}
+	run := eventbus.RunInfo{SubscriptionID: "sub-1", Name: "indexer",
+		Event: eventbus.Event{Type: eventbus.StepCompleted, ADWID: "adw-1"}, Start: time.Now(), Duration: time.Millisecond}
+	failed := run
+	failed.Err = herr
+	pub := eventbus.PublishInfo{Event: eventbus.Event{Type: eventbus.StepCompleted}, Runs: 1}
+	for _, tt := range []struct {
+		name string
+		sdk  bool
+		call func(o *otelbus.Observer, ctx context.Context)
+		max  float64
+	}{
+		{name: "Published/noop", call: func(o *otelbus.Observer, ctx context.Context) { o.Published(ctx, pub) }},
+		{name: "Published/sdk", sdk: true, call: func(o *otelbus.Observer, ctx context.Context) { o.Published(ctx, pub) }},
+		{name: "HandlerDone/noop", call: func(o *otelbus.Observer, ctx context.Context) { o.HandlerDone(ctx, run) }, max: 7},
+		{name: "HandlerDone/sdk", sdk: true, call: func(o *otelbus.Observer, ctx context.Context) { o.HandlerDone(ctx, run) }, max: 12},
+		{name: "HandlerDone/sdk/failed", sdk: true, call: func(o *otelbus.Observer, ctx context.Context) { o.HandlerDone(ctx, failed) }, max: 25},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o, ctx := benchObserver(t, tt.sdk)
+			tt.call(o, ctx) // fill the caches
+			if got := testing.AllocsPerRun(200, func() { tt.call(o, ctx) }); got > tt.max {
+				t.Errorf("%v allocations per call, want at most %v", got, tt.max)
+			}
+		})
+	}
+}

@@ -1,0 +1,144 @@
+package otelbus_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/adws/eventbus"
+	"github.com/adws/eventbus/otelbus"
+)
+
+// discardSpans is a span processor that drops every span, so that a
+// benchmark measures making spans, not keeping them.
+type discardSpans struct{}
+
+func (discardSpans) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (discardSpans) OnEnd(sdktrace.ReadOnlySpan)                     {}
+func (discardSpans) Shutdown(context.Context) error                  { return nil }
+func (discardSpans) ForceFlush(context.Context) error                { return nil }
+
+// benchObserver returns an Observer on the SDK (every span sampled and
+// dropped, metrics aggregated for a manual reader), or on the global no-op
+// providers when sdk is false, and a ctx holding a publisher's span.
+func benchObserver(b testing.TB, sdk bool) (*otelbus.Observer, context.Context) {
+	b.Helper()
+	if !sdk {
+		o, err := otelbus.New()
+		require.NoError(b, err)
+		return o, context.Background()
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardSpans{}))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() {
+		_ = tp.Shutdown(context.Background())
+		_ = mp.Shutdown(context.Background())
+	})
+	o, err := otelbus.New(otelbus.WithTracerProvider(tp), otelbus.WithMeterProvider(mp))
+	require.NoError(b, err)
+	ctx, span := tp.Tracer("publisher").Start(context.Background(), "send")
+	b.Cleanup(func() { span.End() })
+	return o, ctx
+}
+
+// BenchmarkHandlerDone measures what the Observer adds to one handler run:
+// one span and one histogram point, plus a counter, an exception event and
+// an error status when the run failed.
+func BenchmarkHandlerDone(b *testing.B) {
+	herr := &eventbus.HandlerError{SubscriptionID: "sub-1", EventType: eventbus.StepFailed, Err: errors.New("no rows")}
+	for _, bc := range []struct {
+		name string
+		sdk  bool
+		err  error
+	}{
+		{name: "providers=noop", sdk: false},
+		{name: "providers=sdk", sdk: true},
+		{name: "providers=sdk/failed", sdk: true, err: herr},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			o, ctx := benchObserver(b, bc.sdk)
+			r := eventbus.RunInfo{
+				SubscriptionID: "sub-1",
+				Name:           "indexer",
+				Event:          eventbus.Event{Type: eventbus.StepCompleted, ADWID: "adw-1"},
+				Start:          time.Now(),
+				Duration:       time.Millisecond,
+				Err:            bc.err,
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				o.HandlerDone(ctx, r)
+			}
+		})
+	}
+}
+
+// BenchmarkPublished measures what the Observer adds to one Publish call:
+// one counter increment.
+func BenchmarkPublished(b *testing.B) {
+	for _, sdk := range []bool{false, true} {
+		name := "providers=noop"
+		if sdk {
+			name = "providers=sdk"
+		}
+		b.Run(name, func(b *testing.B) {
+			o, ctx := benchObserver(b, sdk)
+			p := eventbus.PublishInfo{Event: eventbus.Event{Type: eventbus.StepCompleted}, Runs: 1}
+			b.ReportAllocs()
+			for b.Loop() {
+				o.Published(ctx, p)
+			}
+		})
+	}
+}
+
+// BenchmarkPublish measures Publish with one inline subscriber on a bus
+// without an Observer, with an Observer on the no-op providers, and with one
+// on the SDK: the cost of the hook unset, idle and recording.
+func BenchmarkPublish(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		observer bool
+		sdk      bool
+	}{
+		{name: "observer=none"},
+		{name: "observer=noop", observer: true},
+		{name: "observer=sdk", observer: true, sdk: true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			opts := []eventbus.Option{eventbus.WithMaxWorkers(0), eventbus.WithLogger(slog.New(slog.DiscardHandler))}
+			ctx := context.Background()
+			if bc.observer {
+				var o *otelbus.Observer
+				o, ctx = benchObserver(b, bc.sdk)
+				opts = append(opts, eventbus.WithObserver(o))
+			}
+			bus := eventbus.New(opts...)
+			b.Cleanup(func() { _ = bus.Close() })
+			runs := 0
+			_, err := bus.Subscribe(func(eventbus.Event) error {
+				runs++
+				return nil
+			})
+			require.NoError(b, err)
+			e := eventbus.Event{Type: eventbus.StepCompleted, ADWID: "adw-1"}
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				if err := bus.Publish(ctx, e); err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			if runs != n {
+				b.Fatalf("%d runs, want %d", runs, n)
+			}
+		})
+	}
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package otelbus_test
+
+const raceEnabled = true

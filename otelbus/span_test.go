@@ -1,0 +1,243 @@
+package otelbus_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/adws/eventbus"
+)
+
+// Every run's span is a child of the publisher's span, whichever way the
+// event travelled: fire-and-forget to a worker, inline, to an async
+// handler, or through PublishAndWait; also when the publisher's span ended
+// before the handler ran.
+func TestSpanParent(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		workers int
+		async   bool
+		wait    bool
+	}{
+		{name: "Publish/sync/workers", workers: 2},
+		{name: "Publish/sync/inline", workers: 0},
+		{name: "Publish/async", workers: 2, async: true},
+		{name: "PublishAndWait/sync/workers", workers: 2, wait: true},
+		{name: "PublishAndWait/sync/inline", workers: 0, wait: true},
+		{name: "PublishAndWait/async", workers: 2, async: true, wait: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			bus := h.bus(t, eventbus.WithMaxWorkers(tt.workers))
+			seen := make(chan trace.SpanContext, 1)
+			if tt.async {
+				_, err := bus.SubscribeAsync(func(ctx context.Context, e eventbus.Event) error {
+					seen <- trace.SpanContextFromContext(ctx)
+					return nil
+				})
+				require.NoError(t, err)
+			} else {
+				_, err := bus.Subscribe(func(eventbus.Event) error {
+					seen <- trace.SpanContext{}
+					return nil
+				})
+				require.NoError(t, err)
+			}
+
+			ctx, cancel := context.WithCancel(context.Background())
+			ctx, parent := h.tracer.Start(ctx, "send step_started", trace.WithSpanKind(trace.SpanKindProducer))
+			publish := bus.Publish
+			if tt.wait {
+				publish = bus.PublishAndWait
+			}
+			require.NoError(t, publish(ctx, eventbus.Event{Type: eventbus.StepStarted}))
+			parent.End()
+			cancel() // a fire-and-forget publisher may be gone before its handlers run
+			require.NoError(t, bus.Drain(context.Background()))
+			if sc := <-seen; tt.async {
+				assert.Equal(t, parent.SpanContext(), sc, "the async handler's ctx carries the publisher's span")
+			}
+
+			spans := h.processSpans()
+			require.Len(t, spans, 1)
+			got := spans[0]
+			assert.Equal(t, "process step_started", got.Name())
+			assert.Equal(t, trace.SpanKindConsumer, got.SpanKind())
+			assert.Equal(t, parent.SpanContext().TraceID(), got.SpanContext().TraceID(), "same trace")
+			assert.Equal(t, parent.SpanContext().SpanID(), got.Parent().SpanID(), "child of the publisher's span")
+			assert.False(t, got.Parent().IsRemote())
+		})
+	}
+}
+
+// A publisher without a span gets a run span that starts a trace of its own.
+func TestSpanWithoutParent(t *testing.T) {
+	h := newHarness(t)
+	bus := h.bus(t, eventbus.WithMaxWorkers(0))
+	_, err := bus.Subscribe(func(eventbus.Event) error { return nil })
+	require.NoError(t, err)
+	require.NoError(t, bus.Publish(context.Background(), eventbus.Event{Type: eventbus.ToolCalled}))
+	require.NoError(t, bus.Publish(context.Background(), eventbus.Event{Type: eventbus.ToolCalled}))
+
+	spans := h.processSpans()
+	require.Len(t, spans, 2)
+	for _, s := range spans {
+		assert.False(t, s.Parent().IsValid(), "a root span")
+		assert.True(t, s.SpanContext().IsValid())
+	}
+	assert.NotEqual(t, spans[0].SpanContext().TraceID(), spans[1].SpanContext().TraceID(), "one trace per publish")
+}
+
+// A run's span covers exactly the run's start and duration and carries the
+// messaging attributes, as the bus described the run.
+func TestSpanOfRunInfo(t *testing.T) {
+	h := newHarness(t)
+	start := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	id := uuid.MustParse("6f1c0d8e-5a4b-4c3d-8e2f-1a2b3c4d5e6f")
+	ctx, parent := h.tracer.Start(context.Background(), "send")
+	h.obs.HandlerDone(ctx, eventbus.RunInfo{
+		SubscriptionID: "sub-7",
+		Name:           "indexer",
+		Event:          eventbus.Event{ID: id, ADWID: "adw-42", Type: "order_placed"},
+		Start:          start,
+		Duration:       1500 * time.Microsecond,
+	})
+	parent.End()
+
+	spans := h.processSpans()
+	require.Len(t, spans, 1)
+	s := spans[0]
+	assert.Equal(t, "process order_placed", s.Name())
+	assert.Equal(t, trace.SpanKindConsumer, s.SpanKind())
+	assert.Equal(t, start, s.StartTime())
+	assert.Equal(t, start.Add(1500*time.Microsecond), s.EndTime())
+	assert.Equal(t, parent.SpanContext().SpanID(), s.Parent().SpanID())
+	assert.Equal(t, codes.Unset, s.Status().Code)
+	assert.Empty(t, s.Events())
+	assert.Equal(t, map[string]string{
+		"messaging.system":                  "eventbus",
+		"messaging.operation.type":          "process",
+		"messaging.operation.name":          "process",
+		"messaging.destination.name":        "order_placed",
+		"messaging.consumer.group.name":     "indexer",
+		"eventbus.subscription.id":          "sub-7",
+		"messaging.message.conversation_id": "adw-42",
+		"messaging.message.id":              "6f1c0d8e-5a4b-4c3d-8e2f-1a2b3c4d5e6f",
+	}, attrs(s))
+
+	// Without a name, the group is the subscription id; without an ADWID,
+	// there is no conversation id.
+	h.obs.HandlerDone(context.Background(), eventbus.RunInfo{
+		SubscriptionID: "sub-8", Event: eventbus.Event{ID: id, Type: "order_placed"}, Start: start,
+	})
+	s = h.processSpans()[1]
+	assert.Equal(t, "sub-8", attrs(s)["messaging.consumer.group.name"])
+	assert.NotContains(t, attrs(s), "messaging.message.conversation_id")
+}
+
+// The span of a real run names the event the handler got.
+func TestSpanOfBusRun(t *testing.T) {
+	h := newHarness(t)
+	bus := h.bus(t)
+	got := make(chan eventbus.Event, 1)
+	id, err := bus.Subscribe(func(e eventbus.Event) error {
+		got <- e
+		return nil
+	}, eventbus.WithName("audit"))
+	require.NoError(t, err)
+	require.NoError(t, bus.PublishAndWait(context.Background(), eventbus.Event{Type: eventbus.WorkflowStarted, ADWID: "adw-1"}))
+	e := <-got
+
+	spans := h.processSpans()
+	require.Len(t, spans, 1)
+	a := attrs(spans[0])
+	assert.Equal(t, e.ID.String(), a["messaging.message.id"])
+	assert.Equal(t, "adw-1", a["messaging.message.conversation_id"])
+	assert.Equal(t, "audit", a["messaging.consumer.group.name"])
+	assert.Equal(t, string(id), a["eventbus.subscription.id"])
+	assert.Equal(t, "workflow_started", a["messaging.destination.name"])
+	assert.False(t, spans[0].EndTime().Before(spans[0].StartTime()))
+}
+
+// codedError names its own error.type.
+type codedError struct{}
+
+func (codedError) Error() string     { return "warehouse unreachable" }
+func (codedError) ErrorType() string { return "warehouse_down" }
+
+// A failed run's span has error.type, an exception event at the run's end
+// and an error status with the handler's message; a panic's event carries
+// the panicking stack.
+func TestSpanOfFailedRun(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		handler   eventbus.Handler
+		errType   string
+		message   string
+		exception string // exception.type
+		stack     bool
+	}{
+		{
+			name:      "error",
+			handler:   func(eventbus.Event) error { return errors.New("no rows") },
+			errType:   "*errors.errorString",
+			message:   "no rows",
+			exception: "*errors.errorString",
+		},
+		{
+			name:      "ErrorType method",
+			handler:   func(eventbus.Event) error { return codedError{} },
+			errType:   "warehouse_down",
+			message:   "warehouse unreachable",
+			exception: "github.com/adws/eventbus/otelbus_test.codedError",
+		},
+		{
+			name:    "panic",
+			handler: func(eventbus.Event) error { panic("boom") },
+			errType: "panic",
+			message: "panic: boom",
+			stack:   true,
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			bus := h.bus(t)
+			_, err := bus.Subscribe(tt.handler, eventbus.WithName("loader"))
+			require.NoError(t, err)
+			err = bus.PublishAndWait(context.Background(), eventbus.Event{Type: eventbus.StepFailed})
+			var he *eventbus.HandlerError
+			require.ErrorAs(t, err, &he)
+
+			spans := h.processSpans()
+			require.Len(t, spans, 1)
+			s := spans[0]
+			assert.Equal(t, codes.Error, s.Status().Code)
+			assert.Equal(t, tt.message, s.Status().Description)
+			assert.Equal(t, tt.errType, attrs(s)["error.type"])
+			require.Len(t, s.Events(), 1)
+			ev := s.Events()[0]
+			assert.Equal(t, "exception", ev.Name)
+			assert.Equal(t, s.EndTime(), ev.Time, "the event is stamped at the run's end, not when it was recorded")
+			ea := map[string]string{}
+			for _, kv := range ev.Attributes {
+				ea[string(kv.Key)] = kv.Value.Emit()
+			}
+			assert.Equal(t, tt.message, ea["exception.message"])
+			if tt.exception != "" {
+				assert.Equal(t, tt.exception, ea["exception.type"])
+			}
+			if tt.stack {
+				assert.Contains(t, ea["exception.stacktrace"], "TestSpanOfFailedRun", "the stack of the panic")
+			} else {
+				assert.NotContains(t, ea, "exception.stacktrace")
+			}
+		})
+	}
+}
