@@ -11,13 +11,12 @@ import (
 	"time"
 
 	"github.com/adws/eventbus"
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Errors returned by the bridge. Compare with errors.Is: ErrMalformed is
-// always wrapped with the reason.
+// Errors returned by the bridge. Compare with errors.Is: ErrMalformed and
+// ErrSubjectTooLong are always wrapped with the details.
 var (
 	// ErrNilBus is returned by New for a nil bus.
 	ErrNilBus = errors.New("natsbridge: nil bus")
@@ -28,12 +27,25 @@ var (
 	// ErrNothingToBridge is returned by New when neither WithExport nor
 	// WithImport is given.
 	ErrNothingToBridge = errors.New("natsbridge: nothing to bridge: use WithExport or WithImport")
-	// ErrClosed is returned by the exporting handler for an event that
-	// reaches it after Close or Drain began; the event is not exported.
+	// ErrClosed is wrapped by the exporting handler's error for an export
+	// run that starts after Close began (the event is not exported), and
+	// for a JetStream export that Close interrupted while it waited for the
+	// stream's acknowledgement (the stream may have stored it).
 	ErrClosed = errors.New("natsbridge: bridge closed")
 	// ErrMalformed is wrapped by the errors of Decode, UnescapeToken and
 	// ParseSubject for input that is not in the wire format.
 	ErrMalformed = errors.New("natsbridge: malformed message")
+	// ErrSubjectTooLong is wrapped by the exporting handler's error for an
+	// event whose subject would be longer than MaxSubjectLen (a very long
+	// type or workflow id); the event is not exported.
+	ErrSubjectTooLong = errors.New("natsbridge: subject too long")
+	// ErrStreamSubjects is wrapped by New's error when the JetStream stream
+	// exists but does not capture the Bridge's subjects.
+	ErrStreamSubjects = errors.New("natsbridge: stream does not capture the bridge's subjects")
+	// ErrConsumerMismatch is wrapped by New's error when the durable
+	// consumer named by WithQueueGroup exists with another filter subject
+	// or without explicit acknowledgements.
+	ErrConsumerMismatch = errors.New("natsbridge: durable consumer has other settings")
 )
 
 // Defaults of the options, and fixed timings.
@@ -45,6 +57,11 @@ const (
 	publishAttemptWait  = 5 * time.Second // one JetStream publish waits this long for its ack
 	retryWaitMin        = 50 * time.Millisecond
 	retryWaitMax        = 2 * time.Second
+	reattachWaitMin     = 100 * time.Millisecond // backoff while the consumer cannot be re-attached
+	reattachWaitMax     = 5 * time.Second
+	lookupWait          = 5 * time.Second  // one consumer lookup or creation while re-attaching
+	fetchWait           = 30 * time.Second // a fetch that waits for a message waits this long
+	fetchBatch          = 8                // an import goroutine takes at most this many messages at once
 	ephemeralInactive   = 5 * time.Minute
 )
 
@@ -114,9 +131,9 @@ func WithImport(pattern string) Option {
 
 // WithSubjectPrefix sets the first tokens of every subject (default
 // "adws.events"). It panics on a prefix that is not a valid subject without
-// wildcards.
+// wildcards, or that leaves no room for the two tokens under MaxSubjectLen.
 func WithSubjectPrefix(prefix string) Option {
-	if !validSubject(prefix, false) {
+	if !validSubject(prefix, false) || len(prefix) > MaxSubjectLen-4 {
 		panic("natsbridge: WithSubjectPrefix: invalid prefix " + fmt.Sprintf("%q", prefix))
 	}
 	return optionFunc(func(c *config) { c.prefix = prefix })
@@ -126,6 +143,12 @@ func WithSubjectPrefix(prefix string) Option {
 // messages: each message goes to one of them. With core NATS it is a queue
 // group; with JetStream it is the name of a durable consumer that the
 // Bridges share, which also keeps the place in the stream while no Bridge
+// runs. The first Bridge creates the durable with its settings (filter
+// subject, WithAckWait, WithMaxDeliver) and the others attach to it as it
+// is: New never changes an existing durable, fails with ErrConsumerMismatch
+// if its filter subject differs or it does not use explicit
+// acknowledgements, and logs a warning if its AckWait or MaxDeliver differ.
+// To change them, delete the durable (nats consumer rm) while no member
 // runs. A Bridge that also exports must not share a group with Bridges that
 // import its own subjects: a message of its own delivered to it is dropped,
 // and then no member of the group imports it. It panics on a name with
@@ -139,7 +162,9 @@ func WithQueueGroup(name string) Option {
 
 // WithJetStream switches the Bridge to JetStream, for at-least-once delivery,
 // using the named stream. New creates the stream, with the subjects prefix +
-// ".>" and file storage, if it does not exist. Export then waits for the
+// ".>" and file storage, if it does not exist; if it exists, New checks that
+// one of its subjects captures every subject the Bridge publishes to
+// (prefix.*.*), and fails with ErrStreamSubjects otherwise. Export then waits for the
 // stream's acknowledgement and sets the event id as the message id, so the
 // server drops duplicates within its duplicate window (two minutes by
 // default); import uses a pull consumer and acknowledges a message only after
@@ -152,9 +177,13 @@ func WithJetStream(stream string) Option {
 }
 
 // WithOrigin sets the origin that the Bridge writes in the Adws-Origin header
-// of what it exports and uses to recognise its own messages on import
-// (default: a random UUID per Bridge). Bridges that must not import each
-// other's events may share an origin. It panics on an empty origin or one
+// of what it exports and uses to recognise its own messages on import. The
+// default is a random UUID per bus, shared by every Bridge on that bus that
+// has no WithOrigin, for as long as the bus exists: so one Bridge that
+// exports and another that imports, on the same bus, do not echo its events
+// back into it. Bridges that must not import each other's events may share
+// an origin; a process that restarts gets a new default origin, so with a
+// durable JetStream consumer give each service a stable one. It panics on an empty origin or one
 // with whitespace.
 func WithOrigin(origin string) Option {
 	if origin == "" || strings.ContainsAny(origin, " \t\r\n") {
@@ -176,8 +205,11 @@ func WithLogger(l *slog.Logger) Option {
 // WithConcurrency sets how many goroutines import messages (default 1). With
 // one, messages enter the bus in the order they arrive; with more, in any
 // order. In JetStream mode each goroutine waits for the bus's handlers of
-// its message before it takes the next, so n bounds the events in progress.
-// It panics if n < 1.
+// its message before it takes the next, so n bounds the events in progress;
+// it fetches only when it holds no message, at most 8 that are there at
+// that moment (or else it waits for one), and the Bridge tells the server
+// every AckWait/3 that each message it holds is in progress, so that none
+// is delivered again while it waits its turn. It panics if n < 1.
 func WithConcurrency(n int) Option {
 	if n < 1 {
 		panic("natsbridge: WithConcurrency: n must be at least 1")
@@ -186,9 +218,13 @@ func WithConcurrency(n int) Option {
 }
 
 // WithAckWait sets how long the JetStream server waits for an import's
-// acknowledgement before it delivers the message again (default 30s). It
-// applies to JetStream only, and to a durable consumer from the next New
-// that creates or updates it. It panics if d <= 0.
+// acknowledgement before it delivers the message again (default 30s). While
+// the bus's handlers run, the Bridge tells the server every d/3 that the
+// message is in progress, so a slow handler does not make the server deliver
+// it again; the server does so only when the Bridge stops answering (its
+// process or connection is gone). It applies to JetStream only, and to a
+// durable consumer only when this Bridge creates it (see WithQueueGroup).
+// It panics if d <= 0.
 func WithAckWait(d time.Duration) Option {
 	if d <= 0 {
 		panic("natsbridge: WithAckWait: non-positive duration")
@@ -198,7 +234,8 @@ func WithAckWait(d time.Duration) Option {
 
 // WithMaxDeliver caps how often the JetStream server delivers one message to
 // the importing consumer (default: no cap, so a failing handler sees the
-// event again and again, with backoff). JetStream only. It panics if n < 1.
+// event again and again, with backoff). JetStream only, and for a durable
+// consumer only when this Bridge creates it. It panics if n < 1.
 func WithMaxDeliver(n int) Option {
 	if n < 1 {
 		panic("natsbridge: WithMaxDeliver: n must be at least 1")
@@ -219,8 +256,14 @@ func WithNakBackoff(min, max time.Duration) Option {
 
 // WithPublishRetry sets how long a JetStream export keeps retrying a publish
 // that was not acknowledged, with backoff from 50ms to 2s between attempts
-// (default one minute). Zero means one attempt. JetStream only; Close ends
-// the retries. It panics if d < 0.
+// (default one minute). Only failures that can pass are retried: no answer
+// in time, or a connection that is reconnecting. Errors that another attempt
+// cannot change fail at once: the message is larger than the server's max
+// payload, the connection is closed, no stream listens on the subject
+// (nats.go's "no responders", which a clustered stream also answers while it
+// elects a leader), or the server refused the message with an API error.
+// Zero means one attempt. JetStream only; Close ends the retries. It panics
+// if d < 0.
 func WithPublishRetry(d time.Duration) Option {
 	if d < 0 {
 		panic("natsbridge: WithPublishRetry: negative duration")
@@ -235,21 +278,25 @@ type Stats struct {
 	// buffer while disconnected), with JetStream when the stream
 	// acknowledged them.
 	Exported uint64
-	// ExportErrors counts events that matched the export filters but were
-	// not exported: publishing failed (after the retries, with JetStream),
-	// the event did not encode, or the event reached the bridge after Close
-	// or Drain began. The bus gets the error from the handler and logs it.
+	// ExportErrors counts export runs that did not export their event:
+	// publishing failed (after the retries, with JetStream), the event did
+	// not encode, its subject was longer than MaxSubjectLen, the run
+	// started after Close began, or Close interrupted a JetStream export
+	// waiting for its acknowledgement (which the stream may have stored
+	// all the same). The bus gets the error from the handler,
+	// logs it, and returns it from PublishAndWait.
 	ExportErrors uint64
 	// Skipped counts events that matched the export filters but were not
-	// exported because a Bridge had imported them into this bus.
+	// exported because a Bridge was importing them into this bus.
 	Skipped uint64
 	// Imported counts messages published into the local bus: with core NATS
 	// when Publish accepted them, with JetStream when PublishAndWait returned
 	// nil (and the message was acknowledged).
 	Imported uint64
 	// ImportErrors counts core NATS messages that the local bus refused
-	// (closed, or its queue full) or whose import Close interrupted; they are
-	// lost. JetStream failures are counted in Naked.
+	// (closed, or its queue full), whose import Close interrupted, or whose
+	// handler ended the import goroutine with runtime.Goexit; they are lost.
+	// JetStream failures are counted in Naked.
 	ImportErrors uint64
 	// Looped counts messages dropped on import because they carried this
 	// Bridge's own origin (with JetStream they are acknowledged).
@@ -259,17 +306,29 @@ type Stats struct {
 	// again.
 	Terminated uint64
 	// Naked counts JetStream messages acknowledged negatively: a handler
-	// failed, the bus refused the event, or Close interrupted the wait.
-	// The server delivers them again after a delay.
+	// failed or ended the import goroutine with runtime.Goexit, the bus
+	// refused the event (also when it was closed), Close interrupted the
+	// wait, or Close or the closed bus found the message fetched and not yet
+	// imported. The server delivers them again, after the backoff or, for
+	// the last three, at once.
 	Naked uint64
 	// Dropped counts core NATS messages that nats.go discarded because the
 	// import fell behind (a slow consumer).
 	Dropped uint64
+	// Reattached counts the times the JetStream import found its consumer
+	// gone (deleted by an operator, or removed by the server after its
+	// inactivity threshold while the Bridge was cut off) and created it again
+	// or attached to a durable of the same name that someone else created.
+	Reattached uint64
+	// ImportStopped is true once the import has stopped by itself, before
+	// Close or Drain: the bus was closed, or the connection was closed. The
+	// Bridge logs the reason once, and imports nothing more.
+	ImportStopped bool
 }
 
 type counters struct {
 	exported, exportErrors, skipped, imported, importErrors,
-	looped, terminated, naked atomic.Uint64
+	looped, terminated, naked, reattached atomic.Uint64
 }
 
 // A Bridge carries events between a local [eventbus.Bus] and NATS. It is safe
@@ -291,23 +350,34 @@ type Bridge struct {
 	cancel    context.CancelFunc
 	importCtx context.Context // ctx with the imported marker
 
-	subID   eventbus.SubscriptionID // the exporter's subscription; "" without export
-	exports tracker
-	flight  *inFlight // ids being imported into bus, by any Bridge
+	// Export. The bus calls admit, the exporter's last filter, inside
+	// Publish; every run of the exporter follows one admission that returned
+	// true, and ends with one call of release. admitted holds those runs
+	// not yet ended, plus one while the gate is open: the exporter is
+	// unsubscribed when it drops to zero, so the bus never skips a run
+	// of it (a skipped run is not an error, and the publisher would not
+	// learn that its event went nowhere).
+	subID     eventbus.SubscriptionID // the exporter's subscription; "" without export
+	admitted  atomic.Int64
+	gateShut  atomic.Bool
+	shutGate  sync.Once
+	unsubOnce sync.Once
+	exports   tracker
+	flight    *inFlight // ids being imported into bus, by any Bridge
 
-	sub       *nats.Subscription        // core import
-	iter      jetstream.MessagesContext // JetStream import
-	consumer  string                    // JetStream consumer name
-	ephemeral bool
-
-	loops    sync.WaitGroup
-	loopDone []chan struct{}
-
-	stopExport sync.Once
-	drainOnce  sync.Once
-	isDraining atomic.Bool
-	closeOnce  sync.Once
-	dropped    atomic.Uint64 // Dropped, taken when the subscription ends
+	// Import.
+	sub           *nats.Subscription // core import
+	jsi           *jsImport          // JetStream import
+	loops         loopSet
+	importStop    chan struct{} // closed when the import stops (Close, Drain, or by itself)
+	stopImport    sync.Once
+	pullCtx       context.Context // cancelled with importStop; bounds consumer look-ups
+	pullCancel    context.CancelFunc
+	stoppedItself atomic.Bool // ImportStopped
+	drainOnce     sync.Once
+	isDraining    atomic.Bool
+	closeOnce     sync.Once
+	dropped       atomic.Uint64 // Dropped, taken when the subscription ends
 
 	n counters
 }
@@ -318,6 +388,8 @@ type importedKey struct{}
 // Imported reports whether ctx is the context of an event that a Bridge
 // imported from NATS. Async handlers ([eventbus.AsyncHandler]) receive the
 // publisher's context values, so they can tell such events from local ones.
+// Events that such a handler publishes with this ctx are new events, with
+// their own ids, and are exported like any other.
 func Imported(ctx context.Context) bool { return ctx.Value(importedKey{}) != nil }
 
 // New starts a Bridge between bus and nc. Give it WithExport, WithImport or
@@ -330,9 +402,11 @@ func Imported(ctx context.Context) bool { return ctx.Value(importedKey{}) != nil
 //
 // New returns ErrNilContext, ErrNilBus, ErrNilConn or ErrNothingToBridge for
 // bad arguments, ctx.Err() if ctx is done, the bus's error
-// (eventbus.ErrClosed) if bus is closed, and the NATS error if a
-// subscription, the stream or the consumer cannot be set up; then it has
-// stopped what it started (a stream or durable consumer it created stays).
+// (eventbus.ErrClosed) if bus is closed, an error wrapping
+// ErrStreamSubjects or ErrConsumerMismatch for a stream or durable that does
+// not fit, and the NATS error if a subscription, the stream or the consumer
+// cannot be set up; then it has stopped what it started (a stream or durable
+// consumer it created stays).
 func New(ctx context.Context, bus *eventbus.Bus, nc *nats.Conn, opts ...Option) (*Bridge, error) {
 	switch {
 	case ctx == nil:
@@ -367,15 +441,19 @@ func New(ctx context.Context, bus *eventbus.Bus, nc *nats.Conn, opts ...Option) 
 		cfg.pattern = cfg.prefix + ".>"
 	}
 	if cfg.origin == "" {
-		cfg.origin = uuid.NewString()
+		cfg.origin = busOrigin(bus)
 	}
 	b := &Bridge{bus: bus, nc: nc, cfg: cfg, log: cfg.logger, prefix: cfg.prefix}
 	b.exports.idle = make(chan struct{})
+	b.admitted.Store(1) // the gate's own token, given back by shut
 	b.originHeader = []string{cfg.origin}
 	b.header = nats.Header{HeaderOrigin: b.originHeader}
 	b.flight = acquireInFlight(bus)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.importCtx = context.WithValue(b.ctx, importedKey{}, b)
+	b.importStop = make(chan struct{})
+	b.pullCtx, b.pullCancel = context.WithCancel(b.ctx)
+	b.loops.changed = make(chan struct{})
 
 	if err := b.setup(ctx); err != nil {
 		b.Close()
@@ -413,7 +491,7 @@ func (b *Bridge) setup(ctx context.Context) error {
 			opts = append(opts, f)
 		}
 		// Last, so that it runs only for events the user's filters take.
-		opts = append(opts, eventbus.Filter{Match: b.notImporting})
+		opts = append(opts, eventbus.Filter{Match: b.admit})
 		var id eventbus.SubscriptionID
 		var err error
 		if b.js != nil {
@@ -436,15 +514,17 @@ func (b *Bridge) Origin() string { return b.cfg.origin }
 // moves.
 func (b *Bridge) Stats() Stats {
 	s := Stats{
-		Exported:     b.n.exported.Load(),
-		ExportErrors: b.n.exportErrors.Load(),
-		Skipped:      b.n.skipped.Load(),
-		Imported:     b.n.imported.Load(),
-		ImportErrors: b.n.importErrors.Load(),
-		Looped:       b.n.looped.Load(),
-		Terminated:   b.n.terminated.Load(),
-		Naked:        b.n.naked.Load(),
-		Dropped:      b.dropped.Load(),
+		Exported:      b.n.exported.Load(),
+		ExportErrors:  b.n.exportErrors.Load(),
+		Skipped:       b.n.skipped.Load(),
+		Imported:      b.n.imported.Load(),
+		ImportErrors:  b.n.importErrors.Load(),
+		Looped:        b.n.looped.Load(),
+		Terminated:    b.n.terminated.Load(),
+		Naked:         b.n.naked.Load(),
+		Dropped:       b.dropped.Load(),
+		Reattached:    b.n.reattached.Load(),
+		ImportStopped: b.stoppedItself.Load(),
 	}
 	if b.sub != nil {
 		if d, err := b.sub.Dropped(); err == nil && uint64(d) > s.Dropped {
@@ -455,20 +535,27 @@ func (b *Bridge) Stats() Stats {
 }
 
 // Drain stops the Bridge gracefully, like http.Server.Shutdown. In order, it
-// waits (with the bus's Drain) for the handler runs that the bus had
-// accepted, so that every event the bus accepted before Drain is exported or
-// counted in ExportErrors; unsubscribes the exporter from the bus (events
-// published meanwhile may or may not be exported); waits for the exports in
-// progress; with core NATS, flushes the connection so the server has the
-// exports; then stops asking NATS for messages, imports the ones already
-// delivered to the Bridge, and waits for its goroutines to exit. With
-// JetStream and no queue group it then deletes its consumer.
+// waits (with the bus's Drain) for the handler runs in progress, so that the
+// events they publish can still be exported; stops the exporter from taking
+// new events (events published from then on are not exported, and are no
+// error); waits (with the bus's Drain again) until every export run of an
+// event it took has finished, so that each such event is exported or its
+// publisher gets the error; unsubscribes the exporter; with core NATS,
+// flushes the connection so that the server has the exports; then stops
+// asking NATS for messages, imports the ones already delivered to the
+// Bridge (with JetStream, those each import goroutine holds; a fetch still
+// waiting is cancelled, and a message the server sent for it comes back
+// after AckWait), and waits for its goroutines to exit. With JetStream and no queue
+// group it then deletes its consumer.
 //
-// Drain returns nil when done, and ctx.Err() if ctx ends first; the Bridge is
-// then stopping, and Close finishes the job at once. Drain must not be called
-// from a handler of the bus: it waits for the bus's running handlers. A Drain
-// after Close, or a second Drain, waits for the first to finish and returns
-// nil, or ctx.Err(). It returns ErrNilContext for a nil ctx.
+// Drain returns nil when done, the flush's error if the server did not
+// confirm the exports (with the Bridge stopped all the same), and ctx.Err()
+// if ctx ends first; the Bridge is then stopping, and Close finishes the job
+// at once (an export run that the bus had not yet started then fails with
+// ErrClosed). Drain must not be called from a handler of the bus: it waits
+// for the bus's running handlers. A Drain after Close, or a second Drain,
+// waits for the first to finish and returns nil, or ctx.Err(). It returns
+// ErrNilContext for a nil ctx.
 func (b *Bridge) Drain(ctx context.Context) error {
 	if ctx == nil {
 		return ErrNilContext
@@ -476,47 +563,42 @@ func (b *Bridge) Drain(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	var flushErr error
 	if b.subID != "" {
-		// Drain the bus before unsubscribing: Unsubscribe skips the runs
-		// of the exporter that are still queued.
+		// Handlers running now may publish events to export: let them.
 		if err := b.bus.Drain(ctx); err != nil {
 			return err
 		}
-		b.unsubscribeExporter()
-		select {
-		case <-b.exports.close():
-		case <-ctx.Done():
-			return ctx.Err()
+		b.shut()
+		// Every run the gate admitted was accepted by the bus before this
+		// Drain began, or is being accepted right now (Close then fails it).
+		if err := b.bus.Drain(ctx); err != nil {
+			return err
 		}
 		if b.js == nil && !b.nc.IsClosed() {
-			if err := b.flush(ctx); err != nil && ctx.Err() != nil {
-				return ctx.Err()
+			if err := b.flush(ctx); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				flushErr = fmt.Errorf("natsbridge: drain: flush: %w", err)
 			}
 		}
 	}
 	b.drainOnce.Do(func() {
 		b.isDraining.Store(true)
-		if b.sub != nil {
-			b.keepDropped()
-			_ = b.sub.Drain()
-		}
-		if b.iter != nil {
-			b.iter.Drain()
-		}
+		b.endImport(true)
 	})
-	for _, done := range b.loopDone {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := b.loops.wait(ctx, true); err != nil {
+		return err
 	}
-	if b.ephemeral && b.ctx.Err() == nil {
-		// Best effort: the server removes an idle ephemeral consumer anyway.
-		_ = b.js.DeleteConsumer(ctx, b.cfg.stream, b.consumer)
+	if b.jsi != nil {
+		b.jsi.stopKeeper()
+		if b.ctx.Err() == nil {
+			b.jsi.deleteEphemeral(ctx)
+		}
 	}
 	b.Close()
-	return nil
+	return flushErr
 }
 
 func (b *Bridge) flush(ctx context.Context) error {
@@ -526,31 +608,48 @@ func (b *Bridge) flush(ctx context.Context) error {
 	return b.nc.Flush() // nats.go's default timeout, 10s
 }
 
-// Close stops the Bridge at once and returns nil once its goroutines have
-// exited; a second call returns nil. It unsubscribes the exporter (export
-// runs still queued in the bus are skipped; the bus counts them in
-// Metrics.Skipped) and waits for the exports in progress, cancelling a
-// JetStream export that is retrying (counted in ExportErrors). On the import
-// side, a core NATS message being imported is counted in ImportErrors, and
+// Close stops the Bridge at once and returns nil; a second call returns nil.
+//
+// Export: Close stops the exporter from taking new events (events published
+// from then on are not exported, and are no error), cancels a JetStream
+// export that is retrying, and waits for the exports in progress. An export
+// run that the bus had queued but not started still runs, later, and fails
+// with ErrClosed (counted in ExportErrors), so its publisher's
+// PublishAndWait returns the error; the exporter is unsubscribed from the
+// bus when the last such run has ended. (If the bus refused, with a full
+// queue, an event that the exporter had already taken, the subscription
+// stays on the bus, taking nothing, until the bus is closed.)
+//
+// Import: a core NATS message being imported is counted in ImportErrors, and
 // the messages nats.go holds for the subscription are discarded uncounted:
-// use Drain to import them. JetStream imports waiting for the bus stop
-// waiting and acknowledge negatively, so the server delivers those messages
-// again, and messages pulled but not yet handed to the bus are delivered
-// again after AckWait. Handlers already running in the bus go on; the bus
-// waits for them. Close does not close the bus or the connection.
+// use Drain to import them. A JetStream import waiting for the bus stops
+// waiting and acknowledges negatively, so the server delivers the message
+// again at once, to another member of the queue group or to the next Bridge
+// that attaches to the durable; the ctx of the async handlers running for
+// it, which is the import's ctx, is cancelled, while sync handlers go on.
+// Messages that an import goroutine fetched but had not started (see
+// WithConcurrency) are acknowledged negatively too, so none waits for its
+// AckWait. Without a queue group the consumer is ephemeral: no one pulls
+// from it after Close, and the server deletes it, with what it holds, after
+// five idle minutes.
+//
+// Close waits for the Bridge's goroutines to exit, except one that is inside
+// the bus at that moment: that goroutine is running a bus handler itself (a
+// bus built WithMaxWorkers(0) runs sync handlers on the publishing
+// goroutine), and ends, importing nothing more, as soon as the handler
+// returns. So a handler may call Close, and then Close returns at once; the
+// bus's Close waits for the handler. Close does not close the bus or the
+// connection.
 func (b *Bridge) Close() error {
 	b.closeOnce.Do(func() {
-		b.unsubscribeExporter()
+		b.shut()
 		b.cancel()
 		<-b.exports.close()
-		if b.sub != nil {
-			b.keepDropped()
-			_ = b.sub.Unsubscribe()
+		b.endImport(false)
+		_ = b.loops.wait(nil, false)
+		if b.jsi != nil {
+			b.jsi.stopKeeper()
 		}
-		if b.iter != nil {
-			b.iter.Stop()
-		}
-		b.loops.Wait()
 		releaseInFlight(b.bus)
 	})
 	return nil
@@ -558,10 +657,58 @@ func (b *Bridge) Close() error {
 
 func (b *Bridge) draining() bool { return b.isDraining.Load() }
 
-func (b *Bridge) unsubscribeExporter() {
-	b.stopExport.Do(func() {
+// admit is the Match of the exporter's last Filter. The bus calls it inside
+// Publish, on the publishing goroutine, after the user's filters matched. It
+// turns away the events that a Bridge is importing into the bus at that
+// moment, and every event once the gate is shut; otherwise it counts the
+// run that the bus is about to queue.
+func (b *Bridge) admit(e eventbus.Event) bool {
+	if b.flight.has(e.ID) {
+		b.n.skipped.Add(1)
+		return false
+	}
+	b.admitted.Add(1)
+	if b.gateShut.Load() {
+		b.release()
+		return false
+	}
+	return true
+}
+
+// release ends one admission, or the gate's own token. The last one
+// unsubscribes the exporter: no run of it can be queued any more.
+func (b *Bridge) release() {
+	if b.admitted.Add(-1) == 0 {
+		b.unsubOnce.Do(func() { b.bus.Unsubscribe(b.subID) })
+	}
+}
+
+// shut closes the export gate: admit takes no more events.
+func (b *Bridge) shut() {
+	b.shutGate.Do(func() {
+		b.gateShut.Store(true)
 		if b.subID != "" {
-			b.bus.Unsubscribe(b.subID)
+			b.release()
+		}
+	})
+}
+
+// endImport stops the import: core NATS subscription drained (drain) or
+// unsubscribed, JetStream iterators drained or stopped. It runs once.
+func (b *Bridge) endImport(drain bool) {
+	b.stopImport.Do(func() {
+		close(b.importStop)
+		b.pullCancel() // a re-attachment in progress gives up
+		if b.sub != nil {
+			b.keepDropped()
+			if drain {
+				_ = b.sub.Drain()
+			} else {
+				_ = b.sub.Unsubscribe()
+			}
+		}
+		if b.jsi != nil {
+			b.jsi.stop()
 		}
 	})
 }
@@ -573,19 +720,8 @@ func (b *Bridge) keepDropped() {
 	}
 }
 
-// goLoop starts one import goroutine, owned by b: Close waits for it, and
-// Drain waits for its done channel.
-func (b *Bridge) goLoop(loop func()) {
-	done := make(chan struct{})
-	b.loopDone = append(b.loopDone, done)
-	b.loops.Go(func() {
-		defer close(done)
-		loop()
-	})
-}
-
-// A tracker counts exports in progress so that Close and Drain can wait for
-// them without a helper goroutine. The zero tracker is not usable: make idle.
+// A tracker counts exports in progress so that Close can wait for them
+// without a helper goroutine. The zero tracker is not usable: make idle.
 type tracker struct {
 	n        atomic.Int64
 	closed   atomic.Bool

@@ -3,6 +3,9 @@ package natsbridge_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/adws/eventbus"
 	"github.com/adws/eventbus/natsbridge"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -437,4 +441,303 @@ func TestExportErrorsReachThePublisher(t *testing.T) {
 	err = bus.PublishAndWait(ctx, event(eventbus.ToolReturned, "adw-1", 1))
 	assert.ErrorIs(t, err, nats.ErrConnectionClosed)
 	assert.Equal(t, natsbridge.Stats{ExportErrors: 2}, br.Stats())
+}
+
+// publishRaw publishes e, encoded, to its subject from a connection of its
+// own, as another service would.
+func publishRaw(t *testing.T, nc *nats.Conn, e eventbus.Event) {
+	t.Helper()
+	if e.Timestamp.IsZero() {
+		e.Timestamp = time.Now()
+	}
+	data, err := natsbridge.Encode(e)
+	require.NoError(t, err)
+	require.NoError(t, nc.Publish(natsbridge.Subject(natsbridge.DefaultSubjectPrefix, e), data))
+	require.NoError(t, nc.Flush())
+}
+
+// TestDerivedEventIsExported checks, in both modes, that a new event that a
+// handler publishes in reaction to an imported one, with the handler's ctx,
+// is exported: it has an id of its own, and only the imported event itself
+// must not go back out.
+func TestDerivedEventIsExported(t *testing.T) {
+	for _, js := range []bool{false, true} {
+		t.Run(map[bool]string{false: "core", true: "jetstream"}[js], func(t *testing.T) {
+			es := startServer(t)
+			bus := newBus(t)
+			opts := []natsbridge.Option{natsbridge.WithExport(), natsbridge.WithImport("adws.events.step_failed.*")}
+			if js {
+				opts = append(opts, natsbridge.WithJetStream(stream))
+			}
+			br := newBridge(t, bus, connect(t, es, "b"), opts...)
+			_, err := bus.SubscribeAsync(func(ctx context.Context, e eventbus.Event) error {
+				if e.Type != eventbus.StepFailed {
+					return nil
+				}
+				return bus.Publish(ctx, eventbus.Event{ADWID: e.ADWID, Type: eventbus.WorkflowFailed, Severity: eventbus.SeverityError})
+			})
+			require.NoError(t, err)
+			watcher := connect(t, es, "watch")
+			sub, err := watcher.SubscribeSync("adws.events.workflow_failed.>")
+			require.NoError(t, err)
+			require.NoError(t, watcher.Flush())
+
+			imported := event(eventbus.StepFailed, "adw-1", 0)
+			imported.Timestamp = time.Now()
+			if js {
+				data, err := natsbridge.Encode(imported)
+				require.NoError(t, err)
+				jsc, err := jetstream.New(connect(t, es, "remote"))
+				require.NoError(t, err)
+				_, err = jsc.Publish(ctxFor(t), natsbridge.Subject(natsbridge.DefaultSubjectPrefix, imported), data)
+				require.NoError(t, err)
+			} else {
+				publishRaw(t, connect(t, es, "remote"), imported)
+			}
+			m, err := sub.NextMsgWithContext(ctxFor(t))
+			require.NoError(t, err, "the derived event was not exported; stats %+v", br.Stats())
+			derived, err := natsbridge.Decode(m.Data)
+			require.NoError(t, err)
+			assert.NotEqual(t, imported.ID, derived.ID)
+			assert.Equal(t, "adw-1", derived.ADWID)
+			// The imported event itself went into the bus and not back out.
+			require.Eventually(t, func() bool { return br.Stats().Skipped == 1 }, waitFor, tick, "%+v", br.Stats())
+		})
+	}
+}
+
+// TestSplitBridgesDoNotEcho gives each of two buses one Bridge that exports
+// and another that imports, all with default origins, and publishes on both
+// buses: each event reaches the other bus once, and never comes back into
+// its own bus, because the default origin belongs to the bus.
+func TestSplitBridgesDoNotEcho(t *testing.T) {
+	for _, js := range []bool{false, true} {
+		t.Run(map[bool]string{false: "core", true: "jetstream"}[js], func(t *testing.T) {
+			es := startServer(t)
+			var opts []natsbridge.Option
+			if js {
+				opts = append(opts, natsbridge.WithJetStream(stream))
+			}
+			type side struct {
+				bus      *eventbus.Bus
+				rec      *recorder
+				out, in  *natsbridge.Bridge
+				sentByMe eventbus.Event
+			}
+			sides := make([]*side, 2)
+			for i, name := range []string{"a", "b"} {
+				s := &side{bus: newBus(t), rec: newRecorder()}
+				_, err := s.bus.Subscribe(s.rec.handle)
+				require.NoError(t, err)
+				s.out = newBridge(t, s.bus, connect(t, es, name+"-out"), append(opts, natsbridge.WithExport())...)
+				s.in = newBridge(t, s.bus, connect(t, es, name+"-in"), append(opts, natsbridge.WithImport(""))...)
+				assert.Equal(t, s.out.Origin(), s.in.Origin(), "bridges on one bus share its origin")
+				sides[i] = s
+			}
+			assert.NotEqual(t, sides[0].out.Origin(), sides[1].out.Origin())
+			ctx := ctxFor(t)
+			for i, s := range sides {
+				s.sentByMe = event(eventbus.StepStarted, "adw-1", i)
+				require.NoError(t, s.bus.PublishAndWait(ctx, s.sentByMe))
+			}
+			// Each importer has seen its own bus's event and dropped it, and
+			// each exporter has turned away the event imported from the
+			// other side: nothing is left in flight.
+			for _, s := range sides {
+				require.Eventually(t, func() bool {
+					in, out := s.in.Stats(), s.out.Stats()
+					return in.Looped == 1 && in.Imported == 1 && out.Skipped == 1
+				}, waitFor, tick, "importer %+v, exporter %+v", s.in.Stats(), s.out.Stats())
+			}
+			require.NoError(t, sides[0].bus.Drain(ctx))
+			require.NoError(t, sides[1].bus.Drain(ctx))
+			for i, s := range sides {
+				assert.Equal(t, 1, s.rec.seen(s.sentByMe.ID), "own event on bus %d", i)
+				assert.Equal(t, 1, s.rec.seen(sides[1-i].sentByMe.ID), "other event on bus %d", i)
+				assert.Equal(t, 2, s.rec.count(), "events on bus %d", i)
+			}
+		})
+	}
+}
+
+// TestCloseFromHandler calls Bridge.Close from a sync handler of an
+// imported event on a bus that runs handlers inline: that handler runs on
+// the Bridge's own import goroutine, and Close must not wait for it.
+func TestCloseFromHandler(t *testing.T) {
+	for _, js := range []bool{false, true} {
+		t.Run(map[bool]string{false: "core", true: "jetstream"}[js], func(t *testing.T) {
+			es := startServer(t)
+			bus := eventbus.New(eventbus.WithLogger(quiet), eventbus.WithMaxWorkers(0))
+			t.Cleanup(func() { bus.Close() })
+			var br *natsbridge.Bridge
+			closed := make(chan error, 1)
+			_, err := bus.Subscribe(func(e eventbus.Event) error {
+				if e.Type == "shutdown" {
+					closed <- br.Close()
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			opts := []natsbridge.Option{natsbridge.WithImport("")}
+			if js {
+				opts = append(opts, natsbridge.WithJetStream(stream))
+			}
+			br = newBridge(t, bus, connect(t, es, "b"), opts...)
+			pub := connect(t, es, "p")
+			if js {
+				jsc, err := jetstream.New(pub)
+				require.NoError(t, err)
+				e := event("shutdown", "", 0)
+				e.Timestamp = time.Now()
+				data, err := natsbridge.Encode(e)
+				require.NoError(t, err)
+				_, err = jsc.Publish(ctxFor(t), natsbridge.Subject(natsbridge.DefaultSubjectPrefix, e), data)
+				require.NoError(t, err)
+			} else {
+				publishRaw(t, pub, event("shutdown", "", 0))
+			}
+			assert.NoError(t, receive(t, closed), "Close from a handler")
+			assert.NoError(t, br.Close(), "second Close")
+		})
+	}
+}
+
+// TestGoexitInHandler has a sync handler call runtime.Goexit, as t.FailNow
+// does, on the import goroutine (a bus that runs handlers inline). If the
+// goroutine ends, the Bridge starts another and counts the lost message in
+// ImportErrors; either way it imports the next message, and does not keep
+// the lost event's id in the set that keeps imported events from being
+// exported.
+func TestGoexitInHandler(t *testing.T) {
+	es := startServer(t)
+	bus := eventbus.New(eventbus.WithLogger(quiet), eventbus.WithMaxWorkers(0))
+	t.Cleanup(func() { bus.Close() })
+	rec := newRecorder()
+	_, err := bus.Subscribe(func(e eventbus.Event) error {
+		if e.Type == "boom" {
+			runtime.Goexit()
+		}
+		return rec.handle(e)
+	})
+	require.NoError(t, err)
+	br := newBridge(t, bus, connect(t, es, "b"), natsbridge.WithImport("adws.events.*._"), natsbridge.WithExport())
+	watcher := connect(t, es, "watch")
+	exported, err := watcher.SubscribeSync("adws.events.*.local")
+	require.NoError(t, err)
+	require.NoError(t, watcher.Flush())
+
+	pub := connect(t, es, "p")
+	boom := event("boom", "", 0)
+	publishRaw(t, pub, boom)
+	publishRaw(t, pub, event("after", "", 1))
+	require.Eventually(t, func() bool { return rec.count() == 1 }, waitFor, tick, "stats %+v", br.Stats())
+	// Whether Publish returned (the bus may contain the Goexit) or the
+	// goroutine ended, each message is counted once.
+	require.Eventually(t, func() bool { st := br.Stats(); return st.Imported+st.ImportErrors == 2 }, waitFor, tick)
+
+	// A local event that happens to carry the lost event's id is exported.
+	local := event("local", "local", 2)
+	local.ID = boom.ID
+	require.NoError(t, bus.PublishAndWait(ctxFor(t), local))
+	_, err = exported.NextMsgWithContext(ctxFor(t))
+	require.NoError(t, err, "stats %+v", br.Stats())
+}
+
+// TestBusClosedFirst closes the bus before the Bridge. The import stops at
+// the first message the bus refuses, and says so once, in the log and in
+// Stats; it does not go on pulling and failing.
+func TestBusClosedFirst(t *testing.T) {
+	es := startServer(t)
+	bus := eventbus.New(eventbus.WithLogger(quiet))
+	var logged atomic.Int64
+	log := slog.New(countingHandler{&logged})
+	ncB := connect(t, es, "b")
+	br, err := natsbridge.New(ctxFor(t), bus, ncB, natsbridge.WithImport(""), natsbridge.WithLogger(log))
+	require.NoError(t, err)
+	t.Cleanup(func() { br.Close() })
+	require.NoError(t, bus.Close())
+
+	pub := connect(t, es, "p")
+	publishRaw(t, pub, event(eventbus.StepStarted, "", 0))
+	require.Eventually(t, func() bool { return br.Stats().ImportStopped }, waitFor, tick)
+	// The subscription is gone once the server has seen ncB's UNSUB.
+	require.NoError(t, ncB.Flush())
+	for i := range 3 {
+		publishRaw(t, pub, event(eventbus.StepStarted, "", i+1))
+	}
+	require.NoError(t, ncB.Flush())
+	assert.Equal(t, natsbridge.Stats{ImportErrors: 1, ImportStopped: true}, br.Stats())
+	assert.Equal(t, int64(1), logged.Load(), "log lines at Warn or above")
+	require.NoError(t, br.Close())
+}
+
+// countingHandler counts the log records at Warn and above.
+type countingHandler struct{ n *atomic.Int64 }
+
+func (h countingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h countingHandler) Handle(context.Context, slog.Record) error    { h.n.Add(1); return nil }
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h countingHandler) WithGroup(string) slog.Handler                { return h }
+
+// TestStopRacesWithImports stops bridges that export and import, while
+// events flow both ways, in every order against each other and against the
+// bus closing first: Close with the bus closing, Drain with the bus
+// closing, Drain with Close, and two Drains. Nothing may deadlock (each
+// stop is bounded by the test's ctx), and no goroutine may be left
+// (TestMain runs goleak).
+func TestStopRacesWithImports(t *testing.T) {
+	es := startServer(t)
+	for i := range 16 {
+		js := i%2 == 1
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			busA := eventbus.New(eventbus.WithLogger(quiet))
+			busB := eventbus.New(eventbus.WithLogger(quiet), eventbus.WithMaxWorkers(i%3))
+			_, err := busB.Subscribe(func(eventbus.Event) error { return nil })
+			require.NoError(t, err)
+			_, err = busB.SubscribeAsync(func(context.Context, eventbus.Event) error { return nil })
+			require.NoError(t, err)
+			opts := []natsbridge.Option{natsbridge.WithLogger(quiet), natsbridge.WithExport(), natsbridge.WithImport("")}
+			if js {
+				opts = append(opts, natsbridge.WithJetStream(stream), natsbridge.WithPublishRetry(0))
+			}
+			ctx := ctxFor(t)
+			brA, err := natsbridge.New(ctx, busA, connect(t, es, "a"), opts...)
+			require.NoError(t, err)
+			brB, err := natsbridge.New(ctx, busB, connect(t, es, "b"), append(opts, natsbridge.WithConcurrency(1+i%3))...)
+			require.NoError(t, err)
+			received := make(chan struct{})
+			var once sync.Once
+			_, err = busB.Subscribe(func(eventbus.Event) error { once.Do(func() { close(received) }); return nil })
+			require.NoError(t, err)
+
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for j := range 300 {
+					_ = busA.Publish(ctx, event(eventbus.StepStarted, "adw", j))
+					_ = busB.Publish(ctx, event(eventbus.StepStarted, "adw", j))
+				}
+			})
+			receive(t, received) // events are crossing
+			switch i / 2 % 4 {
+			case 0:
+				wg.Go(func() { _ = busB.Close() })
+				wg.Go(func() { _ = brB.Close() })
+			case 1:
+				wg.Go(func() { _ = busB.Close() })
+				wg.Go(func() { _ = brB.Drain(ctx) })
+			case 2:
+				wg.Go(func() { _ = brB.Drain(ctx) })
+				wg.Go(func() { _ = brB.Close() })
+			case 3:
+				wg.Go(func() { _ = brB.Drain(ctx) })
+				wg.Go(func() { _ = brB.Drain(ctx) })
+			}
+			wg.Wait()
+			require.NoError(t, brB.Close())
+			require.NoError(t, brA.Close())
+			require.NoError(t, busA.Close())
+			require.NoError(t, busB.Close())
+			require.NoError(t, ctx.Err(), "a stop took the whole test timeout")
+		})
+	}
 }

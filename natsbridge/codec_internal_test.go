@@ -93,6 +93,12 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 		{"missing timestamp", `{"id":"` + id.String() + `","event_type":"t","severity":"INFO"}`},
 		{"null id", `{"id":null,"event_type":"t","severity":"INFO","timestamp":"2025-03-04T05:06:07Z"}`},
 		{"upper-case key", `{"ID":"` + id.String() + `","event_type":"t","severity":"INFO","timestamp":"2025-03-04T05:06:07Z"}`},
+		{"key differing in case", `{"id":"` + id.String() + `","Message":{"x":1},"ID":"x","event_type":"t","severity":"INFO","timestamp":"2025-03-04T05:06:07Z"}`},
+		{"lower-case t and z", `{"id":"` + id.String() + `","event_type":"t","severity":"INFO","timestamp":"2025-03-04t05:06:07.5z"}`},
+		{"number beyond a double", `{"id":"` + id.String() + `","event_type":"t","severity":"INFO","timestamp":"2025-03-04T05:06:07Z","data":{"n":1e400,"m":[-1e400,1e-400]}}`},
+		{"number beyond a double, slow path", `{"id":"` + id.String() + `","event_type":"t","event_type":"t","severity":"INFO","timestamp":"2025-03-04T05:06:07Z","data":{"n":1e400}}`},
+		{"nil id", `{"id":"00000000-0000-0000-0000-000000000000","event_type":"t","severity":"INFO","timestamp":"2025-03-04T05:06:07Z"}`},
+		{"null document", `null`},
 		{"unknown key", `{"id":"` + id.String() + `","event_type":"t","severity":"INFO","timestamp":"2025-03-04T05:06:07Z","extra":[1,2]}`},
 		{"repeated key", `{"id":"` + id.String() + `","event_type":"t","event_type":"u","severity":"INFO","timestamp":"2025-03-04T05:06:07Z"}`},
 		{"bad severity", `{"id":"` + id.String() + `","event_type":"t","severity":"LOUD","timestamp":"2025-03-04T05:06:07Z"}`},
@@ -172,10 +178,17 @@ func BenchmarkDecode(b *testing.B) {
 			_, _ = Decode(data)
 		}
 	})
-	b.Run("encoding-json", func(b *testing.B) {
+	b.Run("slow-path", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _ = decodeSlow(data)
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var e eventbus.Event
+			_ = json.Unmarshal(data, &e)
 		}
 	})
 }

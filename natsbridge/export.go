@@ -3,6 +3,7 @@ package natsbridge
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -12,39 +13,36 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// notImporting is the Match of the exporter's last Filter. The bus calls it
-// inside Publish, on the publishing goroutine, after the user's filters
-// matched; it turns away the events that a Bridge is importing into the bus
-// at that moment.
-func (b *Bridge) notImporting(e eventbus.Event) bool {
-	if b.flight.has(e.ID) {
-		b.n.skipped.Add(1)
-		return false
-	}
-	return true
-}
-
 // exportAsync is the JetStream exporter, an AsyncHandler: waiting for the
-// stream's acknowledgement must not hold up a worker of the bus. An event
-// whose ctx says a Bridge imported it is never exported.
+// stream's acknowledgement must not hold up a worker of the bus. Events
+// that a handler of an imported event publishes are new events, with ids of
+// their own, and are exported like local ones: the id check in admit is
+// what keeps imported events from going back out, in both modes.
 func (b *Bridge) exportAsync(ctx context.Context, e eventbus.Event) error {
-	if Imported(ctx) {
-		b.n.skipped.Add(1)
-		return nil
-	}
-	return b.export(e)
+	return b.exportTo(ctx, e)
 }
 
-// export publishes e to NATS. It is the core NATS exporter, a sync Handler,
-// since Conn.PublishMsg does not wait for the network. Its error goes back to
-// the bus, which logs it and, for PublishAndWait, returns it.
-func (b *Bridge) export(e eventbus.Event) error {
+// export is the core NATS exporter, a sync Handler, since Conn.PublishMsg
+// does not wait for the network.
+func (b *Bridge) export(e eventbus.Event) error { return b.exportTo(nil, e) }
+
+// exportTo publishes e to NATS; hctx is the async handler's ctx (JetStream)
+// or nil. Its error goes back to the bus, which logs it and, for
+// PublishAndWait, returns it. Every run ends one admission (see admit).
+func (b *Bridge) exportTo(hctx context.Context, e eventbus.Event) error {
+	defer b.release()
 	if !b.exports.enter() {
 		b.n.exportErrors.Add(1)
 		return ErrClosed
 	}
 	defer b.exports.exit()
 
+	subject := b.subject(&e)
+	if len(subject) > MaxSubjectLen {
+		b.n.exportErrors.Add(1)
+		return fmt.Errorf("%w: the subject of event %s (type %.40q, workflow %.40q) would be %d bytes, more than %d",
+			ErrSubjectTooLong, e.ID, e.Type, e.ADWID, len(subject), MaxSubjectLen)
+	}
 	buf := encodeBuffers.Get().(*[]byte)
 	defer putEncodeBuffer(buf)
 	data, ok := appendEvent((*buf)[:0], &e)
@@ -57,23 +55,31 @@ func (b *Bridge) export(e eventbus.Event) error {
 			return fmt.Errorf("natsbridge: encode event: %w", err)
 		}
 	}
-	m := &nats.Msg{Subject: b.subject(&e), Data: data}
 	var err error
 	if b.js != nil {
 		// WithMsgID adds to the header: each message needs its own.
-		m.Header = nats.Header{HeaderOrigin: b.originHeader}
-		err = b.publishJetStream(m, e.ID.String())
+		m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{HeaderOrigin: b.originHeader}}
+		err = b.publishJetStream(hctx, m, e.ID.String())
 	} else {
-		m.Header = b.header // read-only, shared by every core export
+		// PublishMsg copies what it sends and keeps nothing, so the Msg
+		// is free again afterwards. The header is read-only, shared by
+		// every core export.
+		m := coreMsgs.Get().(*nats.Msg)
+		m.Subject, m.Data, m.Header = subject, data, b.header
 		err = b.nc.PublishMsg(m)
+		*m = nats.Msg{}
+		coreMsgs.Put(m)
 	}
 	if err != nil {
 		b.n.exportErrors.Add(1)
-		return fmt.Errorf("natsbridge: publish to %s: %w", m.Subject, err)
+		return fmt.Errorf("natsbridge: publish to %s: %w", subject, err)
 	}
 	b.n.exported.Add(1)
 	return nil
 }
+
+// coreMsgs holds the messages that core exports publish.
+var coreMsgs = sync.Pool{New: func() any { return new(nats.Msg) }}
 
 // encodeBuffers holds the buffers that exports encode events into.
 var encodeBuffers = sync.Pool{New: func() any {
@@ -110,9 +116,11 @@ func (b *Bridge) subject(e *eventbus.Event) string {
 
 // publishJetStream publishes m with the message id id and waits for the
 // stream's acknowledgement, retrying with backoff until the publish-retry
-// time is up or Close is called. A retry after a lost acknowledgement is
-// harmless: the server drops a second message with the same id.
-func (b *Bridge) publishJetStream(m *nats.Msg, id string) error {
+// time is up, Close is called, or hctx (the async handler's) ends. A retry
+// after a lost acknowledgement is harmless: the server drops a second
+// message with the same id. Errors that another attempt cannot change are
+// not retried (see permanent).
+func (b *Bridge) publishJetStream(hctx context.Context, m *nats.Msg, id string) error {
 	deadline := time.Now().Add(b.cfg.publishRetry)
 	wait := retryWaitMin
 	for {
@@ -122,7 +130,10 @@ func (b *Bridge) publishJetStream(m *nats.Msg, id string) error {
 		if err == nil {
 			return nil
 		}
-		if b.ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
+		if b.ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", ErrClosed, err) // the server may have it all the same
+		}
+		if permanent(err) || hctx.Err() != nil || time.Now().Add(wait).After(deadline) {
 			return err
 		}
 		t := time.NewTimer(wait)
@@ -130,8 +141,27 @@ func (b *Bridge) publishJetStream(m *nats.Msg, id string) error {
 		case <-t.C:
 		case <-b.ctx.Done():
 			t.Stop()
+			return fmt.Errorf("%w: %w", ErrClosed, err)
+		case <-hctx.Done():
+			t.Stop()
 			return err
 		}
 		wait = min(2*wait, retryWaitMax)
 	}
+}
+
+// permanent reports whether a JetStream publish failed in a way that
+// another attempt cannot change: the message is too large, the subject
+// invalid, the connection closed for good, no stream listens on the subject
+// (which a clustered stream also says, briefly, while it elects a leader),
+// or the server answered with an API error.
+func permanent(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, nats.ErrMaxPayload) ||
+		errors.Is(err, nats.ErrBadSubject) ||
+		errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.Is(err, nats.ErrHeadersNotSupported) ||
+		errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.As(err, &apiErr)
 }

@@ -1,11 +1,32 @@
 package natsbridge
 
 import (
+	"runtime"
 	"sync"
+	"weak"
 
 	"github.com/adws/eventbus"
 	"github.com/google/uuid"
 )
+
+// origins holds the default origin of each bus that a Bridge without
+// WithOrigin was created on, for as long as the bus exists: the map holds
+// the bus weakly, and the entry goes when the bus is garbage.
+var origins sync.Map // weak.Pointer[eventbus.Bus] -> string
+
+// busOrigin returns the default origin of bus, a random UUID made the
+// first time, shared by every Bridge on bus that has no WithOrigin.
+func busOrigin(bus *eventbus.Bus) string {
+	key := weak.Make(bus)
+	if v, ok := origins.Load(key); ok {
+		return v.(string)
+	}
+	v, loaded := origins.LoadOrStore(key, uuid.NewString())
+	if !loaded {
+		runtime.AddCleanup(bus, func(k weak.Pointer[eventbus.Bus]) { origins.Delete(k) }, key)
+	}
+	return v.(string)
+}
 
 // An inFlight holds the ids of the events that Bridges are publishing into
 // one bus right now. The exporter's subscription carries a Filter whose

@@ -1,8 +1,13 @@
 package natsbridge_test
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,8 +123,8 @@ func TestJetStreamRedelivery(t *testing.T) {
 func info(t *testing.T, nc *nats.Conn) *jetstream.ConsumerInfo { return consumerInfo(t, nc, "loader") }
 
 // TestJetStreamMalformedTerminated checks that a message that does not
-// decode is terminated, counted, and never delivered again, and that the
-// import goes on.
+// decode is terminated, not acknowledged, as the server's advisory says,
+// counted, and never delivered again, and that the import goes on.
 func TestJetStreamMalformedTerminated(t *testing.T) {
 	es := startServer(t)
 	busB := newBus(t)
@@ -131,7 +136,11 @@ func TestJetStreamMalformedTerminated(t *testing.T) {
 	brB := newBridge(t, busB, ncB, natsbridge.WithJetStream(stream), natsbridge.WithImport(""),
 		natsbridge.WithQueueGroup("loader"), natsbridge.WithAckWait(100*time.Millisecond))
 
-	js, err := jetstream.New(connect(t, es, "raw"))
+	raw := connect(t, es, "raw")
+	advisories, err := raw.SubscribeSync("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED." + stream + ".loader")
+	require.NoError(t, err)
+	require.NoError(t, raw.Flush())
+	js, err := jetstream.New(raw)
 	require.NoError(t, err)
 	ctx := ctxFor(t)
 	subject := natsbridge.DefaultSubjectPrefix + ".step_failed._"
@@ -149,7 +158,20 @@ func TestJetStreamMalformedTerminated(t *testing.T) {
 	ci := info(t, ncB)
 	assert.Equal(t, uint64(2), ci.Delivered.Stream, "both messages delivered")
 	assert.Equal(t, uint64(2), ci.AckFloor.Stream, "both settled")
+	assert.Equal(t, uint64(2), ci.Delivered.Consumer, "no redelivery")
 	assert.Equal(t, uint64(1), brB.Stats().Terminated)
+	m, err := advisories.NextMsgWithContext(ctx)
+	require.NoError(t, err)
+	var adv struct {
+		StreamSeq uint64 `json:"stream_seq"`
+		Reason    string `json:"reason"`
+	}
+	require.NoError(t, json.Unmarshal(m.Data, &adv), "%s", m.Data)
+	assert.Equal(t, uint64(1), adv.StreamSeq, "the malformed message was terminated")
+	assert.Equal(t, "malformed", adv.Reason)
+	pending, _, err := advisories.Pending()
+	require.NoError(t, err)
+	assert.Zero(t, pending, "more than one message terminated")
 	require.NoError(t, busB.Drain(ctx))
 	assert.Equal(t, 1, rec.count())
 }
@@ -228,8 +250,11 @@ func TestJetStreamQueueGroup(t *testing.T) {
 // and so are the messages it had already pulled (nats.go keeps those acks in
 // its reconnect buffer); events are also published while the server is
 // down, and after it is back. Every event arrives; counted by id, each
-// arrives exactly once, and the duplicates (redeliveries of messages whose
-// acknowledgement was lost) are counted and reported.
+// arrives exactly once, and the duplicates (redeliveries of messages that
+// were delivered but not acknowledged when the server stopped: the held one
+// and the few pulled behind it) are counted and reported, not bounded, as
+// at-least-once delivery allows; every export is stored exactly once, and
+// none is acknowledged while the server is down.
 func TestJetStreamServerRestart(t *testing.T) {
 	es := startServer(t)
 	busA, busB := newBus(t), newBus(t)
@@ -264,11 +289,13 @@ func TestJetStreamServerRestart(t *testing.T) {
 	}
 	publish(nBefore)
 	receive(t, reached) // the importer holds the 50th event
+	require.Eventually(t, func() bool { return brA.Stats().Exported == nBefore }, waitFor, tick)
 	es.stop()
 	atStop := rec.count()
 	close(resume)  // acknowledged while the server is away
 	publish(nDown) // their exports retry until the server is back
 	exportedWhileDown := brA.Stats().Exported
+	require.Equal(t, uint64(nBefore), exportedWhileDown, "exports acknowledged while the server was down")
 	es.restart()
 	publish(nAfter)
 
@@ -286,10 +313,411 @@ func TestJetStreamServerRestart(t *testing.T) {
 	assert.Equal(t, total, rec.unique())
 	assert.Equal(t, uint64(total), brA.Stats().Exported)
 	assert.Zero(t, brA.Stats().ExportErrors)
-	assert.LessOrEqual(t, exportedWhileDown, uint64(nBefore), "exports acknowledged while the server was down")
+	assert.Equal(t, total, len(storedIDs(t, connect(t, es, "check"))), "events stored")
 	t.Logf("published %d before the stop, %d while down, %d after the restart; "+
-		"%d received when the server stopped, %d exports acknowledged while it was down; "+
+		"%d received when the server stopped, %d exports acknowledged when it stopped; "+
 		"received %d in all, %d unique, %d duplicates removed; exporter %+v; importer %+v",
 		nBefore, nDown, nAfter, atStop, exportedWhileDown,
 		rec.count(), rec.unique(), rec.count()-rec.unique(), brA.Stats(), brB.Stats())
+}
+
+// jsPublish stores e, encoded, in the stream, as another service would.
+func jsPublish(t *testing.T, nc *nats.Conn, e eventbus.Event) {
+	t.Helper()
+	if e.Timestamp.IsZero() {
+		e.Timestamp = time.Now()
+	}
+	data, err := natsbridge.Encode(e)
+	require.NoError(t, err)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	_, err = js.Publish(ctxFor(t), natsbridge.Subject(natsbridge.DefaultSubjectPrefix, e), data)
+	require.NoError(t, err)
+}
+
+// storedIDs returns the ids of the events in the test stream.
+func storedIDs(t *testing.T, nc *nats.Conn) map[uuid.UUID]bool {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := ctxFor(t)
+	s, err := js.Stream(ctx, stream)
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	ids := map[uuid.UUID]bool{}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		require.NoError(t, err)
+		e, err := natsbridge.Decode(m.Data)
+		require.NoError(t, err)
+		ids[e.ID] = true
+	}
+	return ids
+}
+
+// TestJetStreamCloseFailsQueuedExports closes an exporting Bridge while an
+// export run may wait in the bus for an async slot (the only one is busy).
+// The bus must never skip such a run silently: PublishAndWait returns nil
+// only if the event is stored, and otherwise ErrClosed. (Whether the run
+// waits depends on the bus: one whose waiting caller runs an async handler
+// itself when every slot is busy exports the event before Close.)
+func TestJetStreamCloseFailsQueuedExports(t *testing.T) {
+	es := startServer(t)
+	bus := eventbus.New(eventbus.WithLogger(quiet), eventbus.WithMaxAsync(1))
+	t.Cleanup(func() { bus.Close() })
+	release := make(chan struct{})
+	_, err := bus.SubscribeAsync(func(context.Context, eventbus.Event) error { <-release; return nil },
+		eventbus.Filter{Types: []eventbus.EventType{"block"}})
+	require.NoError(t, err)
+	nc := connect(t, es, "a")
+	br := newBridge(t, bus, nc, natsbridge.WithJetStream(stream),
+		natsbridge.WithExport(eventbus.Filter{Types: []eventbus.EventType{eventbus.StepFailed}}))
+
+	ctx := ctxFor(t)
+	require.NoError(t, bus.Publish(ctx, event("block", "", 0))) // holds the one async slot
+	res := make(chan error, 1)
+	e := event(eventbus.StepFailed, "adw-1", 1)
+	go func() { res <- bus.PublishAndWait(ctx, e) }()
+	// Accepted: its export run is waiting behind "block", or done.
+	require.Eventually(t, func() bool { return bus.Metrics().Published == 2 }, waitFor, tick)
+	require.NoError(t, br.Close())
+	close(release)
+	err = receive(t, res)
+	stored := storedIDs(t, nc)[e.ID]
+	if err == nil {
+		assert.True(t, stored, "PublishAndWait returned nil, but the event is not stored")
+		assert.Equal(t, natsbridge.Stats{Exported: 1}, br.Stats())
+	} else {
+		// Failed when it started after Close, or, if it was running,
+		// interrupted while it waited for its ack: then the server may
+		// have stored it all the same.
+		assert.ErrorIs(t, err, natsbridge.ErrClosed)
+		assert.Equal(t, natsbridge.Stats{ExportErrors: 1}, br.Stats(), "stored: %v", stored)
+	}
+	require.NoError(t, bus.Drain(ctx))
+	assert.Zero(t, bus.Metrics().Skipped, "export runs skipped by the bus")
+	// The exporter is gone from the bus once its last run ended.
+	assert.Equal(t, 1, len(bus.Subscriptions()), "subscriptions left: %+v", bus.Subscriptions())
+}
+
+// TestStopRacesKeepTheExportPromise publishes with PublishAndWait from
+// several goroutines while the exporting Bridge is closed or drained, in
+// every order against the bus closing, with few async slots, so that export
+// runs wait in the bus. It checks the promise of JetStream export: no
+// export run is ever skipped by the bus (a skipped run is no error, so its
+// publisher would get nil for an event that is not stored), an event whose
+// PublishAndWait returned nil before the stop began is stored, and the
+// stored events are the exported ones, plus perhaps some whose export Close
+// interrupted after the server had it. It also checks that no combination
+// deadlocks or leaks a goroutine (TestMain runs goleak).
+func TestStopRacesKeepTheExportPromise(t *testing.T) {
+	es := startServer(t)
+	for i := range 12 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			bus := eventbus.New(eventbus.WithLogger(quiet), eventbus.WithMaxWorkers(i%3), eventbus.WithMaxAsync(1+i%2))
+			nc := connect(t, es, "a")
+			ctx := ctxFor(t)
+			br, err := natsbridge.New(ctx, bus, nc, natsbridge.WithLogger(quiet), natsbridge.WithJetStream(stream),
+				natsbridge.WithExport(), natsbridge.WithPublishRetry(0))
+			require.NoError(t, err)
+			var mu sync.Mutex
+			acked := map[uuid.UUID]bool{} // PublishAndWait returned nil before the stop
+			var stopping atomic.Bool
+			var started sync.WaitGroup
+			var publishers sync.WaitGroup
+			for p := range 3 {
+				started.Add(1)
+				publishers.Go(func() {
+					for j := range 40 {
+						if j == 5 {
+							started.Done()
+						}
+						e := event(eventbus.StepStarted, "adw", 100*p+j)
+						if bus.PublishAndWait(ctx, e) == nil && !stopping.Load() {
+							mu.Lock()
+							acked[e.ID] = true
+							mu.Unlock()
+						}
+					}
+				})
+			}
+			started.Wait() // every publisher is under way
+			stopping.Store(true)
+			var stoppers sync.WaitGroup
+			switch i % 4 {
+			case 0:
+				stoppers.Go(func() { _ = br.Close() })
+			case 1:
+				stoppers.Go(func() { _ = br.Drain(ctx) })
+			case 2:
+				stoppers.Go(func() { _ = br.Drain(ctx) })
+				stoppers.Go(func() { _ = br.Close() })
+			case 3:
+				stoppers.Go(func() { _ = bus.Close() })
+				stoppers.Go(func() { _ = br.Drain(ctx) })
+			}
+			stoppers.Wait()
+			publishers.Wait()
+			require.NoError(t, br.Close())
+			require.NoError(t, bus.Close())
+			assert.Zero(t, bus.Metrics().Skipped, "export runs skipped by the bus")
+			stored := storedIDs(t, nc)
+			for id := range acked {
+				require.True(t, stored[id], "PublishAndWait returned nil for %s, which is not stored", id)
+			}
+			// Close cancels exports waiting for their ack: such an event
+			// may be stored although its publisher got the error.
+			st := br.Stats()
+			assert.LessOrEqual(t, st.Exported, uint64(len(stored)))
+			assert.LessOrEqual(t, uint64(len(stored)), st.Exported+st.ExportErrors)
+			// The next subtest starts from an empty stream.
+			js, err := jetstream.New(nc)
+			require.NoError(t, err)
+			s, err := js.Stream(ctx, stream)
+			require.NoError(t, err)
+			require.NoError(t, s.Purge(ctx))
+		})
+	}
+}
+
+// TestJetStreamSlowImportsAreNotDeliveredTwice has a backlog of events, each
+// taking a while to handle, with a short AckWait. Messages are pulled one at
+// a time, so none waits in the client while its AckWait runs, and one being
+// handled for longer than AckWait is kept in progress: the server delivers
+// each message once, as its own counters show.
+func TestJetStreamSlowImportsAreNotDeliveredTwice(t *testing.T) {
+	const ackWait = 300 * time.Millisecond
+	es := startServer(t)
+	busA, busB := newBus(t), newBus(t)
+	rec := newRecorder()
+	var slowOnce sync.Once
+	_, err := busB.Subscribe(func(e eventbus.Event) error {
+		// The handler's own work: 30ms each, 3 AckWaits once.
+		work := 30 * time.Millisecond
+		slowOnce.Do(func() { work = 3 * ackWait })
+		time.Sleep(work)
+		return rec.handle(e)
+	})
+	require.NoError(t, err)
+	jsOpt := natsbridge.WithJetStream(stream)
+	newBridge(t, busA, connect(t, es, "a"), jsOpt, natsbridge.WithExport())
+	const n = 40 // 1.2s of work, 4 AckWaits
+	ctx := ctxFor(t)
+	for i := range n {
+		require.NoError(t, busA.PublishAndWait(ctx, event(eventbus.StepCompleted, "adw-1", i)))
+	}
+	ncB := connect(t, es, "b")
+	br := newBridge(t, busB, ncB, jsOpt, natsbridge.WithImport(""),
+		natsbridge.WithQueueGroup("loader"), natsbridge.WithAckWait(ackWait))
+	require.Eventually(t, func() bool { return settled(info(t, ncB)) }, waitFor, tick)
+	ci := info(t, ncB)
+	assert.Equal(t, uint64(n), ci.Delivered.Consumer, "deliveries, redeliveries included")
+	assert.Equal(t, uint64(n), ci.AckFloor.Stream)
+	require.NoError(t, br.Drain(ctx))
+	assert.Equal(t, n, rec.count())
+	assert.Equal(t, n, rec.unique())
+}
+
+// TestJetStreamConsumerDeleted deletes the import's consumer, durable or
+// ephemeral, while the Bridge runs. The Bridge attaches again, counts it,
+// and imports what is published afterwards.
+func TestJetStreamConsumerDeleted(t *testing.T) {
+	for _, durable := range []bool{true, false} {
+		t.Run(map[bool]string{true: "durable", false: "ephemeral"}[durable], func(t *testing.T) {
+			es := startServer(t)
+			busA, busB := newBus(t), newBus(t)
+			rec := newRecorder()
+			_, err := busB.Subscribe(rec.handle)
+			require.NoError(t, err)
+			jsOpt := natsbridge.WithJetStream(stream)
+			newBridge(t, busA, connect(t, es, "a"), jsOpt, natsbridge.WithExport())
+			opts := []natsbridge.Option{jsOpt, natsbridge.WithImport("")}
+			if durable {
+				opts = append(opts, natsbridge.WithQueueGroup("q"))
+			}
+			br := newBridge(t, busB, connect(t, es, "b"), opts...)
+			ctx := ctxFor(t)
+			require.NoError(t, busA.PublishAndWait(ctx, event(eventbus.StepStarted, "adw-1", 0)))
+			require.Eventually(t, func() bool { return rec.count() == 1 }, waitFor, tick)
+
+			js, err := jetstream.New(connect(t, es, "ops"))
+			require.NoError(t, err)
+			s, err := js.Stream(ctx, stream)
+			require.NoError(t, err)
+			names := s.ConsumerNames(ctx)
+			var deleted int
+			for name := range names.Name() {
+				require.NoError(t, js.DeleteConsumer(ctx, stream, name))
+				deleted++
+			}
+			require.NoError(t, names.Err())
+			require.Equal(t, 1, deleted)
+			require.Eventually(t, func() bool { return br.Stats().Reattached == 1 }, waitFor, tick, "%+v", br.Stats())
+			require.NoError(t, busA.PublishAndWait(ctx, event(eventbus.StepStarted, "adw-1", 1)))
+			require.Eventually(t, func() bool { return rec.count() == 2 }, waitFor, tick, "%+v", br.Stats())
+			assert.Equal(t, 2, rec.unique())
+		})
+	}
+}
+
+// TestJetStreamBusClosedFirst closes the importing bus before its Bridge,
+// with WithMaxDeliver(3). The Bridge gives the message in hand back at once
+// and stops pulling, instead of using up its deliveries: a Bridge on
+// another bus that attaches to the durable later imports it.
+func TestJetStreamBusClosedFirst(t *testing.T) {
+	es := startServer(t)
+	busA := newBus(t)
+	busB := eventbus.New(eventbus.WithLogger(quiet))
+	jsOpt := natsbridge.WithJetStream(stream)
+	newBridge(t, busA, connect(t, es, "a"), jsOpt, natsbridge.WithExport())
+	ncB := connect(t, es, "b")
+	opts := []natsbridge.Option{jsOpt, natsbridge.WithImport(""), natsbridge.WithQueueGroup("loader"),
+		natsbridge.WithMaxDeliver(3), natsbridge.WithNakBackoff(10*time.Millisecond, 10*time.Millisecond)}
+	br := newBridge(t, busB, ncB, opts...)
+	require.NoError(t, busB.Close())
+	ctx := ctxFor(t)
+	e := event(eventbus.StepStarted, "adw-1", 0)
+	require.NoError(t, busA.PublishAndWait(ctx, e))
+	require.Eventually(t, func() bool { return br.Stats().ImportStopped }, waitFor, tick)
+	assert.Equal(t, natsbridge.Stats{Naked: 1, ImportStopped: true}, br.Stats())
+	ci := info(t, ncB)
+	assert.Equal(t, uint64(1), ci.Delivered.Consumer, "deliveries used")
+	require.NoError(t, br.Close())
+
+	busC := newBus(t)
+	rec := newRecorder()
+	_, err := busC.Subscribe(rec.handle)
+	require.NoError(t, err)
+	newBridge(t, busC, connect(t, es, "c"), opts...)
+	require.Eventually(t, func() bool { return rec.seen(e.ID) == 1 }, waitFor, tick)
+}
+
+// TestJetStreamNakBackoff checks the redelivery delays after failures:
+// WithNakBackoff's minimum after the first delivery, doubling, capped at
+// its maximum.
+func TestJetStreamNakBackoff(t *testing.T) {
+	const nakMin, nakMax, failures = 25 * time.Millisecond, 50 * time.Millisecond, 6
+	es := startServer(t)
+	busB := newBus(t)
+	var mu sync.Mutex
+	var starts []time.Time
+	_, err := busB.Subscribe(func(eventbus.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		starts = append(starts, time.Now())
+		if len(starts) <= failures {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	ncB := connect(t, es, "b")
+	br := newBridge(t, busB, ncB, natsbridge.WithJetStream(stream), natsbridge.WithImport(""),
+		natsbridge.WithQueueGroup("loader"), natsbridge.WithNakBackoff(nakMin, nakMax))
+	jsPublish(t, connect(t, es, "p"), event(eventbus.StepFailed, "", 0))
+	require.Eventually(t, func() bool { return br.Stats().Imported == 1 }, waitFor, tick)
+	assert.Equal(t, uint64(failures), br.Stats().Naked)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, starts, failures+1)
+	want := []time.Duration{25, 50, 50, 50, 50, 50} // ms; doubling without the cap: 25, 50, 100, 200, 400, 800
+	for i, w := range want {
+		gap := starts[i+1].Sub(starts[i])
+		assert.GreaterOrEqual(t, gap, w*time.Millisecond, "delay after delivery %d", i+1)
+	}
+	assert.Less(t, starts[failures].Sub(starts[0]), time.Second, "the delays are not capped at %v", nakMax)
+}
+
+// TestJetStreamStreamMustCaptureSubjects checks that New refuses an existing
+// stream that would not store what the Bridge exports, instead of letting
+// every export fail later.
+func TestJetStreamStreamMustCaptureSubjects(t *testing.T) {
+	es := startServer(t)
+	nc := connect(t, es, "a")
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := ctxFor(t)
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>", "adws.events.step_failed.*"}})
+	require.NoError(t, err)
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "WIDE", Subjects: []string{"acme.>"}})
+	require.NoError(t, err)
+	bus := newBus(t)
+	_, err = natsbridge.New(ctx, bus, nc, natsbridge.WithJetStream("OTHER"), natsbridge.WithExport(), natsbridge.WithLogger(quiet))
+	assert.ErrorIs(t, err, natsbridge.ErrStreamSubjects)
+	newBridge(t, bus, nc, natsbridge.WithJetStream("WIDE"), natsbridge.WithExport(), natsbridge.WithSubjectPrefix("acme.events"))
+	// Importing only needs the server to accept the consumer's filter.
+	newBridge(t, bus, nc, natsbridge.WithJetStream("OTHER"), natsbridge.WithImport("adws.events.step_failed.*"))
+}
+
+// TestJetStreamDurableIsNotReset starts two members of a queue group with
+// different settings: the second attaches to the durable as the first
+// created it, and a member that imports other subjects is refused.
+func TestJetStreamDurableIsNotReset(t *testing.T) {
+	es := startServer(t)
+	nc := connect(t, es, "a")
+	jsOpt := natsbridge.WithJetStream(stream)
+	newBridge(t, newBus(t), nc, jsOpt, natsbridge.WithImport(""), natsbridge.WithQueueGroup("loader"),
+		natsbridge.WithAckWait(2*time.Second), natsbridge.WithMaxDeliver(5))
+	newBridge(t, newBus(t), nc, jsOpt, natsbridge.WithImport(""), natsbridge.WithQueueGroup("loader"),
+		natsbridge.WithAckWait(7*time.Second))
+	ci := info(t, nc)
+	assert.Equal(t, 2*time.Second, ci.Config.AckWait)
+	assert.Equal(t, 5, ci.Config.MaxDeliver)
+	_, err := natsbridge.New(ctxFor(t), newBus(t), nc, jsOpt, natsbridge.WithImport("adws.events.*.adw-7"),
+		natsbridge.WithQueueGroup("loader"), natsbridge.WithLogger(quiet))
+	assert.ErrorIs(t, err, natsbridge.ErrConsumerMismatch)
+}
+
+// TestJetStreamPermanentErrorIsNotRetried exports an event larger than the
+// server's max payload: retrying cannot help, so PublishAndWait returns the
+// error at once instead of after the publish-retry minute.
+func TestJetStreamPermanentErrorIsNotRetried(t *testing.T) {
+	es := startServer(t)
+	bus := newBus(t)
+	nc := connect(t, es, "a")
+	br := newBridge(t, bus, nc, natsbridge.WithJetStream(stream), natsbridge.WithExport())
+	e := event(eventbus.ToolReturned, "adw-1", 0)
+	e.Data = map[string]any{"blob": strings.Repeat("x", int(nc.MaxPayload()))}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // well under the minute
+	defer cancel()
+	err := bus.PublishAndWait(ctx, e)
+	require.ErrorIs(t, err, nats.ErrMaxPayload)
+	assert.Equal(t, natsbridge.Stats{ExportErrors: 1}, br.Stats())
+}
+
+// TestJetStreamRestartImport checks that an ephemeral consumer, like a
+// durable one, imports again after the server restarts, and so does core
+// NATS: nats.go subscribes again once it has reconnected.
+func TestJetStreamRestartImport(t *testing.T) {
+	for _, js := range []bool{false, true} {
+		t.Run(map[bool]string{false: "core", true: "jetstream-ephemeral"}[js], func(t *testing.T) {
+			es := startServer(t)
+			busA, busB := newBus(t), newBus(t)
+			rec := newRecorder()
+			_, err := busB.Subscribe(rec.handle)
+			require.NoError(t, err)
+			var opts []natsbridge.Option
+			if js {
+				opts = append(opts, natsbridge.WithJetStream(stream))
+			}
+			ncA, ncB := connect(t, es, "a"), connect(t, es, "b")
+			newBridge(t, busA, ncA, append(opts, natsbridge.WithExport())...)
+			br := newBridge(t, busB, ncB, append(opts, natsbridge.WithImport(""))...)
+			ctx := ctxFor(t)
+			require.NoError(t, busA.PublishAndWait(ctx, event(eventbus.StepStarted, "adw-1", 0)))
+			require.Eventually(t, func() bool { return rec.count() == 1 }, waitFor, tick)
+			es.stop()
+			es.restart()
+			for _, nc := range []*nats.Conn{ncA, ncB} {
+				require.Eventually(t, nc.IsConnected, waitFor, tick)
+				require.NoError(t, nc.FlushWithContext(ctx)) // the server has its subscriptions again
+			}
+			require.NoError(t, busA.PublishAndWait(ctx, event(eventbus.StepStarted, "adw-1", 1)))
+			require.Eventually(t, func() bool { return rec.count() == 2 }, waitFor, tick, "%+v", br.Stats())
+		})
+	}
 }

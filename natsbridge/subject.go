@@ -13,6 +13,14 @@ import (
 // WithSubjectPrefix.
 const DefaultSubjectPrefix = "adws.events"
 
+// MaxSubjectLen is the longest subject, in bytes, that an exporting Bridge
+// publishes to. A NATS server reads a message's subject in its control line,
+// whose length it limits (max_control_line, 4 KiB by default) together with
+// the reply subject and the sizes, and closes the connection of a client
+// that sends a longer one, losing everything else in flight on it. The
+// bridge refuses such an event instead: see [ErrSubjectTooLong].
+const MaxSubjectLen = 1024
+
 // emptyToken stands for an empty value (an event without a workflow id) in a
 // subject. A value that is exactly "_" is escaped as "%5F", so the two never
 // collide.
@@ -106,9 +114,12 @@ func escapedLen(s string, i int) int {
 }
 
 // UnescapeToken reverses [EscapeToken]: "_" becomes the empty string and
-// every "%XX" the byte it stands for. It returns an error wrapping
-// [ErrMalformed] for a token that EscapeToken cannot have produced: one with a
-// character EscapeToken escapes, or a '%' not followed by two hex digits.
+// every "%XX" the byte it stands for. It accepts only the tokens that
+// EscapeToken produces, so that a subject names one (type, workflow id) pair
+// and each pair has one subject: it returns an error wrapping [ErrMalformed]
+// for a character EscapeToken escapes, a '%' not followed by two upper-case
+// hex digits, and an escape that EscapeToken would not have written ("%41"
+// for "A", "%5Fx" for "_x", "%C3%A9" for "é").
 func UnescapeToken(token string) (string, error) {
 	if token == emptyToken {
 		return "", nil
@@ -138,7 +149,14 @@ func UnescapeToken(token string) (string, error) {
 		b = append(b, byte(unhex(token[i+1])<<4|unhex(token[i+2])))
 		i += 3
 	}
-	return string(b), nil
+	s := string(b)
+	// Escaping is a function: the token is canonical exactly when escaping
+	// its value gives it back. This refuses escapes of bytes that stand for
+	// themselves, and a lone "%5F" followed by more text.
+	if EscapeToken(s) != token {
+		return "", fmt.Errorf("%w: subject token %q is not in canonical form", ErrMalformed, token)
+	}
+	return s, nil
 }
 
 func checkToken(token string) error {

@@ -3,6 +3,7 @@ package natsbridge_test
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"unicode"
 
@@ -45,7 +46,10 @@ func TestEscapeToken(t *testing.T) {
 }
 
 func TestUnescapeTokenRejects(t *testing.T) {
-	for _, token := range []string{"", "a.b", "*", ">", "a b", "%", "%4", "%GG", "50%"} {
+	for _, token := range []string{"", "a.b", "*", ">", "a b", "%", "%4", "%GG", "50%", "%2e",
+		// Escapes EscapeToken never writes: each would be a second subject
+		// for a value that already has one.
+		"%41dw-7", "%5Fx", "x%5F", "%C3%A9", "%2D", "%5F%5F"} {
 		_, err := natsbridge.UnescapeToken(token)
 		assert.ErrorIs(t, err, natsbridge.ErrMalformed, "UnescapeToken(%q)", token)
 	}
@@ -90,6 +94,24 @@ func FuzzEscapeToken(f *testing.F) {
 		back, err := natsbridge.UnescapeToken(token)
 		if err != nil || back != s {
 			t.Fatalf("UnescapeToken(EscapeToken(%q)) = %q, %v", s, back, err)
+		}
+	})
+}
+
+// FuzzUnescapeToken checks the other half of the bijection: any token that
+// UnescapeToken accepts is the one EscapeToken makes of its value, so no
+// two subjects name the same (type, workflow id) pair.
+func FuzzUnescapeToken(f *testing.F) {
+	for _, s := range []string{"_", "%5F", "%5Fx", "%41dw-7", "%C3%A9", "a%2Eb", "%25", "adw-7", "%FF", "%C2%A0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		s, err := natsbridge.UnescapeToken(token)
+		if err != nil {
+			return
+		}
+		if canonical := natsbridge.EscapeToken(s); canonical != token {
+			t.Fatalf("UnescapeToken(%q) = %q, but EscapeToken(%q) = %q", token, s, s, canonical)
 		}
 	})
 }
@@ -156,4 +178,45 @@ func TestSubjectsOnTheServer(t *testing.T) {
 	assert.Equal(t, []string{"acme.adws.billing%2Einvoice._", "acme.adws.step_started._"}, got(noWorkflow, 2))
 	assert.Equal(t, []string{"acme.adws.billing%2Einvoice._", "acme.adws.billing%2Einvoice.%5F"}, got(dotted, 2))
 	assert.Equal(t, []string{"acme.adws.billing%2Einvoice.%5F"}, got(underscore, 1))
+}
+
+// TestLongSubjectRefused exports an event whose escaped workflow id makes a
+// subject longer than the server's control line: the export fails with
+// ErrSubjectTooLong, counted, and returned to the publisher, and the
+// connection, with what else travels on it, stays up.
+func TestLongSubjectRefused(t *testing.T) {
+	es := startServer(t)
+	bus := newBus(t)
+	var disconnects atomic.Int64
+	nc := connect(t, es, "a")
+	nc.SetDisconnectErrHandler(func(*nats.Conn, error) { disconnects.Add(1) })
+	br := newBridge(t, bus, nc, natsbridge.WithExport())
+	watcher := connect(t, es, "watch")
+	sub, err := watcher.SubscribeSync("adws.events.>")
+	require.NoError(t, err)
+	require.NoError(t, watcher.Flush())
+
+	ctx := ctxFor(t)
+	long := event(eventbus.StepFailed, strings.Repeat("x ", 1500), 0) // spaces become %20: 6,000 bytes
+	err = bus.PublishAndWait(ctx, long)
+	require.ErrorIs(t, err, natsbridge.ErrSubjectTooLong)
+	assert.Equal(t, natsbridge.Stats{ExportErrors: 1}, br.Stats())
+
+	// Just under the limit still goes through, and so does the next event.
+	prefix := len(natsbridge.DefaultSubjectPrefix + ".step_failed.")
+	fits := event(eventbus.StepFailed, strings.Repeat("y", natsbridge.MaxSubjectLen-prefix), 1)
+	require.Len(t, natsbridge.Subject(natsbridge.DefaultSubjectPrefix, fits), natsbridge.MaxSubjectLen)
+	require.NoError(t, bus.PublishAndWait(ctx, fits))
+	next := event(eventbus.StepFailed, "adw-1", 2)
+	require.NoError(t, bus.PublishAndWait(ctx, next))
+	require.NoError(t, nc.FlushWithContext(ctx))
+	for _, want := range []eventbus.Event{fits, next} {
+		m, err := sub.NextMsgWithContext(ctx)
+		require.NoError(t, err)
+		e, err := natsbridge.Decode(m.Data)
+		require.NoError(t, err)
+		assert.Equal(t, want.ID, e.ID)
+	}
+	assert.Zero(t, disconnects.Load(), "the connection dropped")
+	assert.Equal(t, uint64(2), br.Stats().Exported)
 }

@@ -1,9 +1,10 @@
 package natsbridge
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"time"
 
 	"github.com/adws/eventbus"
 	"github.com/google/uuid"
@@ -34,25 +35,19 @@ func Encode(e eventbus.Event) ([]byte, error) {
 	return json.Marshal(e)
 }
 
-// wireEvent is an Event whose required fields are pointers, so that Decode
-// can tell a missing field from a zero one.
-type wireEvent struct {
-	ID        *uuid.UUID         `json:"id"`
-	ADWID     string             `json:"adw_id"`
-	Type      eventbus.EventType `json:"event_type"`
-	Source    string             `json:"source"`
-	Severity  *eventbus.Severity `json:"severity"`
-	Message   string             `json:"message"`
-	Timestamp *time.Time         `json:"timestamp"`
-	Data      map[string]any     `json:"data"`
-}
-
 // Decode parses the wire form of an event. It accepts what Encode produces and
-// what event.schema.json allows: the fields id (a UUID), event_type (not
-// empty), severity (DEBUG, INFO, WARNING, ERROR or CRITICAL; any case, and
-// WARN) and timestamp (RFC 3339) are required; adw_id, source and message
-// default to "", data to nil; unknown fields are ignored. Any other input
-// returns an error wrapping [ErrMalformed].
+// everything event.schema.json admits: the properties id (a UUID other than
+// the nil UUID), event_type (not empty), severity (DEBUG, INFO, WARNING,
+// ERROR or CRITICAL; also any case, and WARN) and timestamp (RFC 3339, 'T'
+// and 'Z' in either case, not the zero time of Go) are required; adw_id,
+// source and message default to "", data to nil. Property names match
+// exactly: unknown properties are ignored, also those that differ from a
+// known one only in case ("ID"). Numbers in data become float64, as in
+// JavaScript: ±Inf beyond the range of a double, 0 below it. Any other
+// input returns an error wrapping [ErrMalformed]. Decode also accepts some
+// input that the schema does not admit (a comma before the fraction of a
+// second, a zone offset of 24 hours or more, a null adw_id), and it refuses
+// data nested more than 10,000 levels deep, as encoding/json does.
 func Decode(data []byte) (eventbus.Event, error) {
 	e, seen, ok := decodeFast(data)
 	if !ok {
@@ -72,30 +67,101 @@ func Decode(data []byte) (eventbus.Event, error) {
 }
 
 // decodeSlow is Decode through encoding/json: the reference that the fast
-// path must agree with.
+// path must agree with. It matches property names exactly, as the schema
+// does (encoding/json alone would take "ID" or "Message" for "id" or
+// "message"), and reads numbers in data as parseNumber does.
 func decodeSlow(data []byte) (eventbus.Event, error) {
-	var w wireEvent
-	if err := json.Unmarshal(data, &w); err != nil {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
 		return eventbus.Event{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
+	if fields == nil {
+		return eventbus.Event{}, fmt.Errorf("%w: not an object", ErrMalformed)
+	}
+	var e eventbus.Event
+	present := func(name string) (json.RawMessage, bool) {
+		raw, ok := fields[name]
+		return raw, ok && string(raw) != "null"
+	}
+	field := func(name string, v any) error {
+		if raw, ok := present(name); ok {
+			if err := json.Unmarshal(raw, v); err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrMalformed, name, err)
+			}
+		}
+		return nil
+	}
+	var id, ts string
+	var sev *eventbus.Severity
+	if err := errors.Join(field("id", &id), field("adw_id", &e.ADWID), field("event_type", &e.Type),
+		field("source", &e.Source), field("severity", &sev), field("message", &e.Message),
+		field("timestamp", &ts)); err != nil {
+		return eventbus.Event{}, err
+	}
+	if raw, ok := present("data"); ok {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&e.Data); err != nil {
+			return eventbus.Event{}, fmt.Errorf("%w: data: %w", ErrMalformed, err)
+		}
+		if !numbersToFloats(e.Data) {
+			return eventbus.Event{}, fmt.Errorf("%w: data: bad number", ErrMalformed)
+		}
+	}
+	if _, ok := present("id"); ok {
+		var err error
+		if e.ID, err = uuid.Parse(id); err != nil {
+			return eventbus.Event{}, fmt.Errorf("%w: id: %w", ErrMalformed, err)
+		}
+	}
+	if _, ok := present("timestamp"); ok {
+		var ok bool
+		if e.Timestamp, ok = parseTimestamp([]byte(ts)); !ok {
+			return eventbus.Event{}, fmt.Errorf("%w: timestamp %q is not RFC 3339", ErrMalformed, ts)
+		}
+	}
 	switch {
-	case w.ID == nil || *w.ID == uuid.Nil:
+	case e.ID == uuid.Nil:
 		return eventbus.Event{}, fmt.Errorf("%w: missing id", ErrMalformed)
-	case w.Type == "":
+	case e.Type == "":
 		return eventbus.Event{}, fmt.Errorf("%w: missing event_type", ErrMalformed)
-	case w.Severity == nil:
+	case sev == nil:
 		return eventbus.Event{}, fmt.Errorf("%w: missing severity", ErrMalformed)
-	case w.Timestamp == nil || w.Timestamp.IsZero():
+	case e.Timestamp.IsZero():
 		return eventbus.Event{}, fmt.Errorf("%w: missing timestamp", ErrMalformed)
 	}
-	return eventbus.Event{
-		ID:        *w.ID,
-		ADWID:     w.ADWID,
-		Type:      w.Type,
-		Source:    w.Source,
-		Severity:  *w.Severity,
-		Message:   w.Message,
-		Timestamp: *w.Timestamp,
-		Data:      w.Data,
-	}, nil
+	e.Severity = *sev
+	return e, nil
+}
+
+// numbersToFloats replaces, in place, every json.Number in v by its float64
+// (see parseNumber). It reports false for a number that does not parse.
+func numbersToFloats(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if n, ok := x.(json.Number); ok {
+				f, ok := parseNumber([]byte(n))
+				if !ok {
+					return false
+				}
+				v[k] = f
+			} else if !numbersToFloats(x) {
+				return false
+			}
+		}
+	case []any:
+		for i, x := range v {
+			if n, ok := x.(json.Number); ok {
+				f, ok := parseNumber([]byte(n))
+				if !ok {
+					return false
+				}
+				v[i] = f
+			} else if !numbersToFloats(x) {
+				return false
+			}
+		}
+	}
+	return true
 }
