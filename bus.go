@@ -526,10 +526,11 @@ type subscription struct {
 	claimed   atomic.Bool // Once: a Publish took the one event
 	cancelled atomic.Bool // Unsubscribe ran: skip queued runs
 
-	ordered bool               // Ordered or OrderedBy
-	orderBy func(Event) string // OrderedBy's key; nil: ADWID
-	lanesMu sync.Mutex         // guards lanes
-	lanes   map[string]*lane   // the busy lanes, by key
+	ordered   bool               // Ordered or OrderedBy
+	orderBy   func(Event) string // OrderedBy's key; nil: ADWID
+	lanesMu   sync.Mutex         // guards lanes and freeLanes
+	freeLanes []*lane            // released lanes, for reuse
+	lanes     map[string]*lane   // the busy lanes, by key
 
 	stats [statStripes]subStats
 }

@@ -68,7 +68,13 @@ func (b *Bus) assignLanes(d *delivery) {
 			s.lanesMu.Unlock()
 			continue
 		}
-		l := &lane{s: s, key: key}
+		var l *lane
+		if n := len(s.freeLanes); n > 0 {
+			l, s.freeLanes = s.freeLanes[n-1], s.freeLanes[:n-1]
+			l.key = key
+		} else {
+			l = &lane{s: s, key: key}
+		}
 		if s.lanes == nil {
 			s.lanes = make(map[string]*lane)
 		}
@@ -106,8 +112,16 @@ func (b *Bus) laneNext(l *lane) *delivery {
 		return d
 	}
 	delete(s.lanes, l.key)
+	if len(s.freeLanes) < maxFreeLanes { // nobody holds a released lane: reuse it
+		clear(l.parked)
+		l.parked, l.head, l.key = l.parked[:0], 0, ""
+		s.freeLanes = append(s.freeLanes, l)
+	}
 	return nil
 }
+
+// maxFreeLanes bounds the released lanes a subscription keeps for reuse.
+const maxFreeLanes = 64
 
 // continueLane runs, one after another on this goroutine, the runs parked in
 // lane l behind the run that just ended at start (0: unknown), and releases

@@ -10,7 +10,7 @@
 # repository's README.md from it (bench/cmd/benchtable).
 #
 # Environment:
-#   BENCHTIME    -benchtime per benchmark (default 300ms)
+#   BENCHTIME    -benchtime per benchmark (default 500ms)
 #   COUNT        -count (default 5)
 #   ROOT_README  the second file to update (default ../README.md; empty: none)
 #
@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$PATH:/usr/local/go/bin"
 
-benchtime=${BENCHTIME:-300ms}
+benchtime=${BENCHTIME:-500ms}
 count=${COUNT:-5}
 root_readme=${ROOT_README-../README.md}
 cmd=(go test -run '^$' -bench . -benchmem "-count=$count" "-benchtime=$benchtime" .)
