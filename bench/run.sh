@@ -3,7 +3,7 @@
 #
 #   bench/run.sh
 #
-# Runs every benchmark of this module 5 times (about 6 minutes on a 2-core
+# Runs every benchmark of this module 5 times (about 8 minutes on a 2-core
 # VM), saves the raw output, with the machine, Go version, date and command,
 # to bench/results/latest.txt, and rewrites the region between
 # <!-- bench:start --> and <!-- bench:end --> in bench/README.md and in the
