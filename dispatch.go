@@ -553,11 +553,14 @@ func (b *Bus) run(ctx context.Context, m *shard, d *delivery, s *subscription, l
 	if b.watch.after > 0 {
 		rec = b.watchStart(s, e, start, m.idx)
 	}
-	returned, reported := false, false
-	// Deferred first, so it runs last: also if the handler, or the observer
-	// while the run is reported, calls runtime.Goexit.
+	// returned: the handler returned; goexit: it called runtime.Goexit
+	// instead (a panic is recovered below and the goroutine goes on);
+	// reported: the run was logged and observed, which the observer can cut
+	// short with runtime.Goexit too.
+	returned, goexit, reported := false, false, false
+	// Deferred first, so it runs last: also if the goroutine is ending.
 	defer func() {
-		if l != nil && (!returned || !reported) {
+		if l != nil && (goexit || !reported) {
 			b.handOver(l, m) // this goroutine is ending; d still counts the run
 		}
 		b.runEnded(s)
@@ -578,6 +581,8 @@ func (b *Bus) run(ctx context.Context, m *shard, d *delivery, s *subscription, l
 			end = b.clock.mono()
 			if v != nil {
 				st.panics.Add(1)
+			} else {
+				goexit = true // since Go 1.21, panic(nil) recovers a non-nil value
 			}
 		}
 		if rec != nil {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -296,4 +297,68 @@ func TestOrderedByKeyPanics(t *testing.T) {
 	recs := rec.records()
 	require.Len(t, recs, 3)
 	assert.Equal(t, "order key panicked", recs[0].Message)
+}
+
+// A handler that panics hands its lane on to no one: the goroutine that ran
+// it recovers and carries on with the lane itself. Were the lane also handed
+// over, two goroutines would run one workflow's events at once, and the lane
+// would be released twice, leaving a later workflow's events parked for good.
+func TestOrderedPanicKeepsOneRunner(t *testing.T) {
+	for _, async := range []bool{false, true} {
+		for _, workers := range []int{0, 4} {
+			t.Run(fmt.Sprintf("async=%v/workers=%d", async, workers), func(t *testing.T) {
+				b := newBus(t, eventbus.WithMaxWorkers(workers))
+				var mu sync.Mutex
+				got := map[string][]string{}
+				var active, most atomic.Int64
+				gate := make(chan struct{})
+				handle := func(e eventbus.Event) error {
+					if e.Message == "panic" {
+						<-gate
+						panic("boom")
+					}
+					n := active.Add(1)
+					for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+					}
+					mu.Lock()
+					got[e.ADWID] = append(got[e.ADWID], e.Message)
+					mu.Unlock()
+					runtime.Gosched()
+					active.Add(-1)
+					return nil
+				}
+				var err error
+				if async {
+					_, err = b.SubscribeAsync(func(_ context.Context, e eventbus.Event) error { return handle(e) }, eventbus.Ordered())
+				} else {
+					_, err = b.Subscribe(handle, eventbus.Ordered())
+				}
+				require.NoError(t, err)
+				publish := func(wf, msg string) {
+					require.NoError(t, b.Publish(context.Background(), eventbus.Event{Type: "x", ADWID: wf, Message: msg}))
+				}
+				go publish("A", "panic")
+				require.Eventually(t, func() bool { return b.Metrics().InFlight == 1 }, hardTimeout, time.Millisecond)
+				const n = 50
+				var want []string
+				for i := range n {
+					publish("A", strconv.Itoa(i))
+					want = append(want, strconv.Itoa(i))
+				}
+				close(gate)
+				within(t, func() { drain(t, b) })
+				assert.Equal(t, int64(1), most.Load(), "runs of one workflow overlapped")
+				assert.Equal(t, want, got["A"])
+
+				// Every lane was released once: later workflows, the empty
+				// key's included, still get through.
+				for _, wf := range []string{"B", "C", "", "B", "A", ""} {
+					within(t, func() {
+						require.NoError(t, b.PublishAndWait(context.Background(), eventbus.Event{Type: "x", ADWID: wf, Message: "later"}))
+					})
+				}
+				assert.Equal(t, uint64(1), b.Metrics().Panics)
+			})
+		}
+	}
 }
