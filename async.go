@@ -50,6 +50,11 @@ func (b *Bus) startAsync(d *delivery, s *subscription, l *lane, waiter bool) boo
 func (q *asyncQueue) pop(b *Bus) (asyncRun, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.popLocked(b)
+}
+
+// popLocked is pop with q.mu held.
+func (q *asyncQueue) popLocked(b *Bus) (asyncRun, bool) {
 	r := q.head
 	if r == nil {
 		return asyncRun{}, false
@@ -82,14 +87,9 @@ func (b *Bus) asyncLoop(r asyncRun) {
 			b.runAsyncRun(r)
 		}
 		q.mu.Lock()
-		if next := q.head; next != nil {
-			q.head = next.next
-			if q.head == nil {
-				q.tail = nil
-			}
-			b.shards[next.d.sh].queued.Add(-1)
+		if next, ok := q.popLocked(b); ok {
 			q.mu.Unlock()
-			r = *next
+			r = next
 			continue
 		}
 		if q.closed || len(q.idle) >= q.maxIdle {

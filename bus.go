@@ -3,7 +3,6 @@ package eventbus
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -15,14 +14,17 @@ import (
 
 // A Handler handles events synchronously. The bus calls it on one of its
 // worker goroutines, or inline in the publishing goroutine when the bus was
-// built WithMaxWorkers(0); a caller of PublishAndWait may also run it on its
-// own goroutine. A Handler may be called concurrently for different events and
-// must be safe for that. Its error and any panic are reported, never passed to
+// built WithMaxWorkers(0). A caller of PublishAndWait, or of Publish blocked
+// by OverflowBlock with a ctx that can never end, may also run queued runs
+// (of its own event or others) on its own goroutine instead of waiting. A
+// Handler may be called concurrently for different events and must be safe
+// for that. Its error and any panic are reported, never passed to
 // another handler or to the publisher (except through PublishAndWait).
 type Handler func(Event) error
 
-// An AsyncHandler handles events in a goroutine of its own, which the bus
-// starts for each event and tracks until the handler returns. Its ctx carries
+// An AsyncHandler handles events on a goroutine of the bus's, apart from the
+// publisher and the workers; the bus tracks it until the handler returns and
+// reuses idle goroutines rather than starting one per run. Its ctx carries
 // the publisher's values; see [Bus.SubscribeAsync] for when it is cancelled.
 type AsyncHandler func(ctx context.Context, e Event) error
 
@@ -148,7 +150,8 @@ func WithMaxAsync(n int) Option {
 
 // WithQueueLimit bounds how many published events may wait for a worker at
 // once (default: no bound, so Publish never blocks). An event waits while any
-// of its sync handler runs has not started. When n events wait, Publish blocks
+// of its sync handler runs has not been taken by a worker (or a helping
+// caller). When n events wait, Publish blocks
 // for room with OverflowBlock and returns ErrQueueFull with OverflowReject.
 // The limit has no effect WithMaxWorkers(0), and async handlers, which get
 // goroutines of their own at once, never count against it. It panics if n < 1
@@ -234,20 +237,19 @@ type Bus struct {
 	lastID uint64
 
 	gen    atomic.Pointer[generation] // accepted events not yet finished
-	lifeMu sync.Mutex                 // guards sealed and closing
+	lifeMu sync.Mutex                 // guards sealed
 	sealed []*generation              // generations Drain or Shutdown wait for
 	closed atomic.Bool                // set by Shutdown, before it seals
 
 	stop     context.Context // cancelled when Shutdown gives up waiting
 	stopFunc context.CancelFunc
 
-	workersOnce sync.Once // the workers start with the first queued run
-	workers     sync.WaitGroup
-	async       sync.WaitGroup
-	asyncQ      asyncQueue
-	pool        sync.Pool // of *delivery
-	clock       clock
-	watch       watchdog
+	workers sync.WaitGroup
+	async   sync.WaitGroup
+	asyncQ  asyncQueue
+	pool    sync.Pool // of *delivery
+	clock   clock
+	watch   watchdog
 
 	shards    []shard // hot counters, spread to avoid contention
 	shardMask int
@@ -282,7 +284,7 @@ func New(opts ...Option) *Bus {
 	b.queue.init(c.maxWorkers, c.queueLimit, c.policy)
 	b.asyncQ.max = c.maxAsync
 	b.asyncQ.maxIdle = min(c.maxAsync, 16*runtime.GOMAXPROCS(0))
-	b.pool.New = newPooledDelivery
+	b.pool.New = func() any { return newDelivery(b) }
 	b.clock.epoch = time.Now()
 	if c.slowAfter > 0 {
 		b.watch.init(c.slowAfter, shards)
@@ -402,8 +404,7 @@ func (r *registry) without(s *subscription) *registry {
 	if i < 0 {
 		return r
 	}
-	next := &registry{subs: make([]*subscription, 0, len(r.subs)-1), async: r.async, ordered: r.ordered}
-	next.subs = append(append(next.subs, r.subs[:i]...), r.subs[i+1:]...)
+	next := &registry{subs: slices.Concat(r.subs[:i], r.subs[i+1:]), async: r.async, ordered: r.ordered}
 	next.count(s, -1)
 	return next
 }
@@ -533,11 +534,4 @@ type subscription struct {
 	lanes     map[string]*lane   // the busy lanes, by key
 
 	stats [statStripes]subStats
-}
-
-func (s *subscription) String() string {
-	if s.name == "" {
-		return string(s.id)
-	}
-	return fmt.Sprintf("%s (%s)", s.id, s.name)
 }

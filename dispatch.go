@@ -62,7 +62,7 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) (err error) {
 	}
 
 	d := b.pool.Get().(*delivery)
-	d.b, d.mayOrder = b, reg.ordered > 0
+	d.mayOrder = reg.ordered > 0
 	d.subs, d.nSync = b.match(reg.subs, &e, d.subs[:0])
 	nAsync := len(d.subs) - d.nSync
 	if d.mayOrder {
@@ -92,7 +92,7 @@ func (b *Bus) publish(ctx context.Context, e Event, wait bool) (err error) {
 		return err
 	}
 
-	d.init(b, ctx, &e, sh, wait, helps)
+	d.init(ctx, &e, sh, wait, helps)
 	if nAsync > 0 {
 		// Before acceptance: a run parked in a lane may start at once.
 		d.asyncCtx(b, wait && !helps)
@@ -590,7 +590,7 @@ func (b *Bus) run(ctx context.Context, m *shard, d *delivery, s *subscription, l
 		}
 		st.ended(end-start, err)
 		if err != nil {
-			b.failed(ctx, s, e, time.Duration(end-start), err)
+			b.failed(ctx, s, e, time.Duration(end-start), err.(*HandlerError))
 		} else if debug {
 			b.logRun(ctx, slog.LevelDebug, "handler finished", s, e, time.Duration(end-start), nil)
 		}
@@ -634,14 +634,13 @@ func panicError(v any) error {
 }
 
 // failed counts and logs a failed run.
-func (b *Bus) failed(ctx context.Context, s *subscription, e *Event, took time.Duration, err error) {
+func (b *Bus) failed(ctx context.Context, s *subscription, e *Event, took time.Duration, he *HandlerError) {
 	b.m.failed.Add(1)
 	msg := "handler failed"
-	var he *HandlerError
-	if errors.As(err, &he) && he.Stack != nil {
+	if he.Stack != nil {
 		msg = "handler panicked"
 	}
-	b.logRun(ctx, slog.LevelError, msg, s, e, took, err)
+	b.logRun(ctx, slog.LevelError, msg, s, e, took, he)
 }
 
 // Log keys, spelled like the JSON tags of Event.
@@ -658,30 +657,33 @@ const (
 
 // logRun logs one run. Nothing is formatted for a disabled level. A panic
 // in the logger's handler loses the line but nothing else.
-func (b *Bus) logRun(ctx context.Context, level slog.Level, msg string, s *subscription, e *Event, took time.Duration, err error) {
+func (b *Bus) logRun(ctx context.Context, level slog.Level, msg string, s *subscription, e *Event, took time.Duration, he *HandlerError) {
 	if !b.log.Enabled(ctx, level) {
 		return
 	}
 	defer func() { _ = recover() }() // the logger's own failure: nowhere left to report it
 	var buf [9]slog.Attr
-	attrs := append(buf[:0], slog.String(keySubscriptionID, string(s.id)))
-	if s.name != "" {
-		attrs = append(attrs, slog.String(keySubscriptionName, s.name))
-	}
-	attrs = append(attrs,
-		slog.String(keyEventType, string(e.Type)),
-		slog.Any(keyEventID, e.ID),
-		slog.String(keyADWID, e.ADWID),
-		slog.Duration(keyDuration, took),
-	)
-	if err != nil {
-		attrs = append(attrs, slog.Any(keyError, err))
-		var he *HandlerError
-		if errors.As(err, &he) && he.Stack != nil {
+	attrs := append(runAttrs(buf[:0], s, e.Type, e.ID, e.ADWID), slog.Duration(keyDuration, took))
+	if he != nil {
+		attrs = append(attrs, slog.Any(keyError, he))
+		if he.Stack != nil {
 			attrs = append(attrs, slog.String(keyStack, string(he.Stack)))
 		}
 	}
 	b.log.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// runAttrs appends the attributes that name a run of s for an event.
+func runAttrs(attrs []slog.Attr, s *subscription, typ EventType, id uuid.UUID, adwID string) []slog.Attr {
+	attrs = append(attrs, slog.String(keySubscriptionID, string(s.id)))
+	if s.name != "" {
+		attrs = append(attrs, slog.String(keySubscriptionName, s.name))
+	}
+	return append(attrs,
+		slog.String(keyEventType, string(typ)),
+		slog.Any(keyEventID, id),
+		slog.String(keyADWID, adwID),
+	)
 }
 
 // logFilterPanic logs a Filter.Match predicate or an OrderedBy key function
@@ -739,14 +741,15 @@ type delivery struct {
 	buf               [4]*subscription
 }
 
-func newPooledDelivery() any {
-	d := new(delivery)
+// newDelivery makes a delivery for b's pool; it stays b's when recycled.
+func newDelivery(b *Bus) *delivery {
+	d := &delivery{b: b}
 	d.subs = d.buf[:0]
 	return d
 }
 
 // init prepares d, whose subs and nSync are already matched, for the event e.
-func (d *delivery) init(b *Bus, ctx context.Context, e *Event, sh int, wait, helps bool) {
+func (d *delivery) init(ctx context.Context, e *Event, sh int, wait, helps bool) {
 	d.e, d.ctx, d.sh, d.wait, d.helps = *e, ctx, sh, wait, helps
 	if wait && d.done == nil {
 		d.done = make(chan struct{}, 1)

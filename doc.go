@@ -23,7 +23,7 @@
 // [Bus.Unsubscribe] removes it.
 //
 // The registry is copy-on-write: Subscribe and Unsubscribe copy the list of
-// subscriptions (O(n), about 100 µs with 10,000 subscriptions), and Publish
+// subscriptions (O(n), about 100 to 150 µs with 10,000 subscriptions), and Publish
 // reads the current list without a lock. So a Publish delivers to the
 // subscriptions registered when it started, and a Subscribe or Unsubscribe
 // during a Publish does not change whom that Publish matches. No event
@@ -90,7 +90,8 @@
 //     [OrderedBy] orders by another key. Events published by one goroutine
 //     are accepted in the order of the calls; for concurrent publishers the
 //     order is the order in which their events were accepted.
-//   - Async handlers start in goroutines of their own and are not ordered.
+//   - Async handlers run on goroutines of their own, concurrently unless
+//     subscribed with Ordered or OrderedBy.
 //     At most [WithMaxAsync] of them (default 10,000) run at once; further
 //     async runs wait in a list, and a goroutine that finishes one takes the
 //     next, so a burst of events cannot start a goroutine per run.
@@ -203,8 +204,8 @@
 // [WithSlowHandlerThreshold](d) adds a watchdog: one goroutine per bus that
 // looks at the runs in progress every d/4 and logs a run still going after d
 // once at Warn ("handler slow", with its elapsed time), counting it in
-// [Metrics].Slow; the run is not interrupted. It costs about 75 ns per run
-// (BenchmarkWatchdog) and nothing when off.
+// [Metrics].Slow; the run is not interrupted. It costs about 50 to 80 ns per
+// run (BenchmarkWatchdog) and nothing when off.
 //
 // Package eventbustest gives tests a bus closed at the end of the test and
 // logging to the test's log, and a Recorder to wait for and inspect the
@@ -231,10 +232,11 @@
 //     it); with ten, about 5 µs.
 //   - Publish to one async subscriber: about 2 µs per event.
 //   - Filter.Matches: 14 to 28 ns.
-//   - Subscribe plus Unsubscribe: about 1.1 µs with 10 subscriptions and
-//     150 µs with 10,000 (the copy-on-write list).
+//   - Subscribe plus Unsubscribe: about 1 µs with 10 subscriptions and
+//     100 to 150 µs with 10,000 (the copy-on-write list).
 //   - Ordered: within the noise of unordered delivery at 50 workflows
 //     (BenchmarkOrdered); no allocation.
-//   - WithSlowHandlerThreshold: about 80 ns more per run (BenchmarkWatchdog).
+//   - WithSlowHandlerThreshold: about 50 to 80 ns more per run
+//     (BenchmarkWatchdog).
 //   - No Observer: a nil check per publish and per run (BenchmarkObserver).
 package eventbus

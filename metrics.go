@@ -17,8 +17,9 @@ type Metrics struct {
 	// past validation, closing and backpressure, whether or not any
 	// subscription matched.
 	Published uint64
-	// Delivered counts handler runs that returned nil. Runs made one after
-	// another on one goroutine are added when the last of them returns.
+	// Delivered counts handler runs that returned nil. Inline runs
+	// (WithMaxWorkers(0)) made for one Publish are added when the last of
+	// them returns; other runs as each ends.
 	Delivered uint64
 	// Failed counts handler runs that returned an error, panicked or called
 	// runtime.Goexit. Each is logged once at Error level.
@@ -83,7 +84,7 @@ func shardCount() int {
 
 // Metrics returns a snapshot of the bus's counters. It is safe to call at any
 // time, from any goroutine, also after Close, and never blocks. It costs one
-// pass over the bus's counter shards (4 to 64 of them, by CPU count).
+// pass over the bus's counter shards (8 to 64 of them, by CPU count).
 func (b *Bus) Metrics() Metrics {
 	m := Metrics{
 		Failed:      b.m.failed.Load(),

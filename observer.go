@@ -22,8 +22,10 @@ type Observer interface {
 	// inline handlers ran), for PublishAndWait once it stops waiting.
 	Published(ctx context.Context, p PublishInfo)
 	// HandlerDone is called once per handler run, on the goroutine that ran
-	// the handler, right after it returned, and before the run counts as
-	// done for PublishAndWait, Drain and Metrics. ctx is the one the
+	// the handler, right after it returned and was logged, and before the
+	// run counts as done for PublishAndWait and Drain and as in flight or
+	// delivered in Metrics (Failed, Panics and Subscriptions already count
+	// it). ctx is the one the
 	// handler's logging uses: the publisher's, or the async handler's own.
 	HandlerDone(ctx context.Context, r RunInfo)
 }

@@ -287,16 +287,17 @@ func (q *queue) claimHeadLocked() (*delivery, int, bool) {
 // or one a busy worker took and has not started. Otherwise it lists the
 // caller among the waiters to wake when no worker is free (or, any, when an
 // async run waits for a goroutine), and reports false. Without a pool, d's
-// sync runs are not the queue's, and only the listing applies. A claim it
-// returns is always a single run.
-func (q *queue) waitFor(d *delivery, any, pool bool) (claim, bool) {
+// sync runs are not the queue's, and only the listing applies. A claim of
+// d's own or of the head is a single run; a stolen one is whatever the worker
+// had taken.
+func (q *queue) waitFor(d *delivery, anyRun, pool bool) (claim, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if pool && q.idle+q.waking == 0 {
 		if d.next < d.nSync {
 			return claim{d: d, i: q.claimLocked(d, 1), n: 1}, true
 		}
-		if any {
+		if anyRun {
 			if hd := q.head; hd != nil {
 				return claim{d: hd, i: q.claimLocked(hd, 1), n: 1}, true
 			}
@@ -305,13 +306,14 @@ func (q *queue) waitFor(d *delivery, any, pool bool) (claim, bool) {
 			}
 		}
 	}
-	if !d.waiting && (any || pool && d.next < d.nSync) {
+	if !d.waiting && (anyRun || pool && d.next < d.nSync) {
 		d.waiting = true
 		q.waiters = append(q.waiters, d)
 	}
 	return claim{}, false
-} // unwait takes d off the waiters.
+}
 
+// unwait takes d off the waiters.
 func (q *queue) unwait(d *delivery) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
