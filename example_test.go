@@ -416,3 +416,126 @@ func ExampleWithSlowHandlerThreshold() {
 	// level=WARN msg="handler slow" subscription_id=sub-1 subscription_name=loader event_type=step_started adw_id=adw-9 threshold=10ms
 	// slow runs: 1
 }
+
+func ExampleBus_Unsubscribe() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(0))
+	defer bus.Close()
+
+	id, _ := bus.Subscribe(func(e eventbus.Event) error {
+		fmt.Println("got", e.Message)
+		return nil
+	})
+	ctx := context.Background()
+	_ = bus.Publish(ctx, eventbus.Event{Type: eventbus.StepStarted, Message: "before"})
+	fmt.Println(bus.Unsubscribe(id))
+	_ = bus.Publish(ctx, eventbus.Event{Type: eventbus.StepStarted, Message: "after"})
+	fmt.Println(bus.Unsubscribe(id)) // already gone
+	// Output:
+	// got before
+	// true
+	// false
+}
+
+func ExampleBus_Shutdown() {
+	bus := eventbus.New(eventbus.WithLogger(slog.New(slog.DiscardHandler)))
+	started := make(chan struct{})
+	_, _ = bus.SubscribeAsync(func(ctx context.Context, _ eventbus.Event) error {
+		close(started)
+		<-ctx.Done() // a handler that stops only when told to
+		return ctx.Err()
+	})
+	_ = bus.Publish(context.Background(), eventbus.Event{Type: eventbus.WorkflowStarted})
+	<-started
+
+	// Shutdown waits for running handlers until its ctx ends; then it
+	// cancels the async handlers' ctx and returns the ctx's error.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	fmt.Println(bus.Shutdown(ctx))
+	fmt.Println(bus.Close()) // waits for the cancelled handler to return
+	fmt.Println(bus.Metrics().Failed)
+	// Output:
+	// context deadline exceeded
+	// <nil>
+	// 1
+}
+
+func ExampleBus_Subscriptions() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(0), eventbus.WithLogger(slog.New(slog.DiscardHandler)))
+	defer bus.Close()
+
+	_, _ = bus.Subscribe(func(eventbus.Event) error { return nil }, eventbus.WithName("timeline"))
+	_, _ = bus.Subscribe(func(eventbus.Event) error { return errors.New("webhook down") },
+		eventbus.WithName("webhook"), eventbus.Filter{Types: []eventbus.EventType{eventbus.WorkflowFailed}})
+	ctx := context.Background()
+	_ = bus.Publish(ctx, eventbus.Event{Type: eventbus.WorkflowStarted})
+	_ = bus.Publish(ctx, eventbus.Event{Type: eventbus.WorkflowFailed})
+
+	for _, s := range bus.Subscriptions() {
+		fmt.Printf("%s %s filter=%q delivered=%d failed=%d\n", s.ID, s.Name, s.Filter, s.Delivered, s.Failed)
+	}
+	// Output:
+	// sub-1 timeline filter="all" delivered=2 failed=0
+	// sub-2 webhook filter="types=[workflow_failed]" delivered=0 failed=1
+}
+
+// countingObserver counts runs per subscription name; an Observer must be
+// safe for concurrent use.
+type countingObserver struct {
+	mu   sync.Mutex
+	runs map[string]int
+}
+
+func (o *countingObserver) Published(context.Context, eventbus.PublishInfo) {}
+
+func (o *countingObserver) HandlerDone(_ context.Context, r eventbus.RunInfo) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.runs[r.Name]++
+}
+
+func ExampleWithObserver() {
+	obs := &countingObserver{runs: map[string]int{}}
+	bus := eventbus.New(eventbus.WithObserver(obs))
+	_, _ = bus.Subscribe(func(eventbus.Event) error { return nil }, eventbus.WithName("timeline"))
+	_, _ = bus.SubscribeAsync(func(context.Context, eventbus.Event) error { return nil }, eventbus.WithName("archive"))
+	for range 3 {
+		_ = bus.Publish(context.Background(), eventbus.Event{Type: eventbus.StepCompleted})
+	}
+	_ = bus.Close() // every run has been observed once Close returns
+
+	fmt.Println(obs.runs)
+	// Output:
+	// map[archive:3 timeline:3]
+}
+
+func ExampleWithMaxAsync() {
+	// At most 2 async runs at once: the others wait for one of the 2
+	// goroutines, counted in Metrics.Queued.
+	bus := eventbus.New(eventbus.WithMaxAsync(2))
+	release := make(chan struct{})
+	_, _ = bus.SubscribeAsync(func(context.Context, eventbus.Event) error {
+		<-release
+		return nil
+	})
+	for range 5 {
+		_ = bus.Publish(context.Background(), eventbus.Event{Type: eventbus.ToolCalled})
+	}
+	fmt.Println("waiting:", bus.Metrics().Queued)
+	close(release)
+	_ = bus.Close()
+	fmt.Println("delivered:", bus.Metrics().Delivered)
+	// Output:
+	// waiting: 3
+	// delivered: 5
+}
+
+func ExampleEvent_Validate() {
+	fmt.Println(eventbus.Event{Type: eventbus.StepStarted}.Validate())
+	fmt.Println(eventbus.Event{}.Validate())
+	fmt.Println(eventbus.Event{Type: eventbus.StepStarted, Severity: 42}.Validate())
+	// Output:
+	// <nil>
+	// eventbus: invalid event: empty Type
+	// eventbus: invalid event: unknown severity 42
+}

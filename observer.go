@@ -25,8 +25,8 @@ type Observer interface {
 	// the handler, right after it returned and was logged, and before the
 	// run counts as done for PublishAndWait and Drain and as in flight or
 	// delivered in Metrics (Failed, Panics and Subscriptions already count
-	// it). ctx is the one the
-	// handler's logging uses: the publisher's, or the async handler's own.
+	// it). ctx is the one the handler's logging uses: the publisher's, or
+	// the async handler's own.
 	HandlerDone(ctx context.Context, r RunInfo)
 }
 
