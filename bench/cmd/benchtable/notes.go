@@ -1,5 +1,7 @@
 package main
 
+import "maps"
+
 // What the tables say besides the figures: the scenarios, the contenders and
 // the footnotes. Every claim about a peer was checked against its source at
 // the version pinned in bench/go.mod; the file named in each note is where.
@@ -105,15 +107,7 @@ const (
 
 // notes holds each peer's footnote per scenario.
 var notes = map[string]map[string]string{
-	"S1": {
-		"asaskevich":   asaskevichSync,
-		"gookit":       gookitSync,
-		"mustafaturan": "Event IDs from an atomic counter (its README uses monoton). No recover around handlers (bus.go).",
-		"kelindar":     asyncInS1 + kelindarBatching + noWaitAPI,
-		"watermill":    watermillAsync + asyncInS1 + noWaitAPI + watermillNotes,
-		"cskr":         asyncInS1 + noWaitAPI + cskrNotes,
-		"hub":          asyncInS1 + noWaitAPI + hubNotes,
-	},
+	"S1": syncNotes,
 	"S2": {
 		"asaskevich": asaskevichAsync,
 		"gookit": "`FireC` queues on a channel of 100 drained by 3 consumer goroutines (the defaults). " +
@@ -134,13 +128,24 @@ var notes = map[string]map[string]string{
 		"cskr": noWaitAPI + cskrNotes,
 		"hub":  noWaitAPI + hubNotes,
 	},
-	"S4": {
-		"asaskevich":   asaskevichSync,
-		"gookit":       gookitSync,
-		"mustafaturan": "`Emit` takes a read lock per event. No recover around handlers (bus.go).",
-		"kelindar":     asyncInS1 + kelindarBatching + noWaitAPI,
-		"watermill":    watermillAsync + asyncInS1 + noWaitAPI + watermillNotes,
-		"cskr":         asyncInS1 + noWaitAPI + cskrNotes,
-		"hub":          asyncInS1 + noWaitAPI + hubNotes,
-	},
+	// S4 runs the peers as S1 does, from parallel publishers.
+	"S4": with(syncNotes, "mustafaturan", "`Emit` takes a read lock per event. No recover around handlers (bus.go)."),
+}
+
+// syncNotes are the footnotes of the scenarios with sync subscribers.
+var syncNotes = map[string]string{
+	"asaskevich":   asaskevichSync,
+	"gookit":       gookitSync,
+	"mustafaturan": "Event IDs from an atomic counter (its README uses monoton). No recover around handlers (bus.go).",
+	"kelindar":     asyncInS1 + kelindarBatching + noWaitAPI,
+	"watermill":    watermillAsync + asyncInS1 + noWaitAPI + watermillNotes,
+	"cskr":         asyncInS1 + noWaitAPI + cskrNotes,
+	"hub":          asyncInS1 + noWaitAPI + hubNotes,
+}
+
+// with returns a copy of m with k set to v.
+func with(m map[string]string, k, v string) map[string]string {
+	c := maps.Clone(m)
+	c[k] = v
+	return c
 }

@@ -202,8 +202,8 @@ func failureText(n int, msg string) string {
 	return fmt.Sprintf("Failed its delivery check%s: “%s”.", where, msg)
 }
 
-// formatNs prints ns/op with three significant digits at most, and
-// thousands separators.
+// formatNs prints ns/op: whole nanoseconds with thousands separators from
+// 100 up, and three significant digits below.
 func formatNs(v float64) string {
 	switch {
 	case v >= 100:
