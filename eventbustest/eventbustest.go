@@ -15,7 +15,6 @@ package eventbustest
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -61,9 +60,4 @@ type logWriter struct{ t TB }
 func (w logWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
-}
-
-// waitError is returned by Recorder.WaitFor when ctx ends first.
-func waitError(err error, got, want int) error {
-	return fmt.Errorf("eventbustest: recorded %d of %d events: %w", got, want, err)
 }

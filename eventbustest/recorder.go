@@ -2,6 +2,7 @@ package eventbustest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -12,8 +13,7 @@ import (
 // subscription. It is safe for use by many goroutines; its handler runs on
 // the bus's workers.
 type Recorder struct {
-	bus *eventbus.Bus
-	id  eventbus.SubscriptionID
+	id eventbus.SubscriptionID
 
 	mu      sync.Mutex
 	events  []eventbus.Event
@@ -26,7 +26,7 @@ type Recorder struct {
 // Recorder that records nothing.
 func NewRecorder(t TB, b *eventbus.Bus, filters ...eventbus.Filter) *Recorder {
 	t.Helper()
-	r := &Recorder{bus: b, changed: make(chan struct{})}
+	r := &Recorder{changed: make(chan struct{})}
 	opts := make([]eventbus.SubscribeOption, 0, len(filters)+1)
 	for _, f := range filters {
 		opts = append(opts, f)
@@ -68,7 +68,7 @@ func (r *Recorder) WaitFor(ctx context.Context, n int) error {
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return waitError(ctx.Err(), got, n)
+			return fmt.Errorf("eventbustest: recorded %d of %d events: %w", got, n, ctx.Err())
 		}
 	}
 }

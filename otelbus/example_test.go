@@ -191,7 +191,7 @@ func render(kvs []attribute.KeyValue, skip ...attribute.Key) string {
 	var parts []string
 	for _, kv := range kvs {
 		if !slices.Contains(skip, kv.Key) {
-			parts = append(parts, string(kv.Key)+"="+kv.Value.Emit())
+			parts = append(parts, string(kv.Key)+"="+kv.Value.String())
 		}
 	}
 	if len(parts) == 0 {

@@ -80,12 +80,6 @@ func (h *harness) collect(t testing.TB) map[string]metricdata.Metrics {
 // attrKey renders an attribute set as "k=v,k=v", sorted by key.
 func attrKey(s attribute.Set) string { return s.Encoded(attribute.DefaultEncoder()) }
 
-// attrKeyOf renders attributes as attrKey does, leaving out the keys in skip.
-func attrKeyOf(kvs []attribute.KeyValue, skip ...attribute.Key) string {
-	kept := slices.DeleteFunc(slices.Clone(kvs), func(kv attribute.KeyValue) bool { return slices.Contains(skip, kv.Key) })
-	return attrKey(attribute.NewSet(kept...))
-}
-
 // sums returns the points of an int64 sum by attrKey; nil if m has none.
 func sums(t testing.TB, m metricdata.Metrics) map[string]int64 {
 	t.Helper()
@@ -123,7 +117,7 @@ func counts(t testing.TB, m metricdata.Metrics) map[string]uint64 {
 func attrs(s sdktrace.ReadOnlySpan) map[string]string {
 	out := map[string]string{}
 	for _, kv := range s.Attributes() {
-		out[string(kv.Key)] = kv.Value.Emit()
+		out[string(kv.Key)] = kv.Value.String()
 	}
 	return out
 }
@@ -132,6 +126,20 @@ func attrs(s sdktrace.ReadOnlySpan) map[string]string {
 func key(pairs ...string) string {
 	slices.Sort(pairs)
 	return strings.Join(pairs, ",")
+}
+
+// subscribeBlocking subscribes a handler to bus that reports each run on
+// the returned channel as it starts, then waits for release to be closed.
+func subscribeBlocking(t testing.TB, bus *eventbus.Bus, release <-chan struct{}) <-chan struct{} {
+	t.Helper()
+	started := make(chan struct{}, 8)
+	_, err := bus.Subscribe(func(eventbus.Event) error {
+		started <- struct{}{}
+		<-release
+		return nil
+	})
+	require.NoError(t, err)
+	return started
 }
 
 // only is a Filter on one event type.

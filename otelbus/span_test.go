@@ -227,7 +227,7 @@ func TestSpanOfFailedRun(t *testing.T) {
 			assert.Equal(t, s.EndTime(), ev.Time, "the event is stamped at the run's end, not when it was recorded")
 			ea := map[string]string{}
 			for _, kv := range ev.Attributes {
-				ea[string(kv.Key)] = kv.Value.Emit()
+				ea[string(kv.Key)] = kv.Value.String()
 			}
 			assert.Equal(t, tt.message, ea["exception.message"])
 			if tt.exception != "" {
