@@ -109,11 +109,11 @@ func TestUnsubscribeSkipsQueuedRuns(t *testing.T) {
 		close(started)
 		<-release
 		return nil
-	}, eventbus.Filter{Types: []eventbus.EventType{eventbus.WorkflowStarted}})
+	}, only(eventbus.WorkflowStarted))
 	require.NoError(t, err)
 	var ran atomic.Int64
 	id, err := b.Subscribe(func(eventbus.Event) error { ran.Add(1); return nil },
-		eventbus.Filter{Types: []eventbus.EventType{eventbus.StepStarted}})
+		only(eventbus.StepStarted))
 	require.NoError(t, err)
 
 	require.NoError(t, b.Publish(context.Background(), ev(eventbus.WorkflowStarted)))
@@ -204,19 +204,19 @@ func TestPoolKeepsItsSizeAfterFaults(t *testing.T) {
 // Guarantee 5: PublishAndWait returns only after every matching handler,
 // sync and async, has returned.
 func TestPublishAndWaitWaitsForAll(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := newBus(t, eventbus.WithMaxWorkers(2))
-		release := make(chan struct{})
-		finished := subscribeBlocked(t, b, release, 3, 3)
-		result := make(chan error, 1)
-		go func() { result <- b.PublishAndWait(context.Background(), ev(eventbus.StepStarted)) }()
-		synctest.Wait()
-		notYet(t, result, "PublishAndWait returned before its handlers")
-		close(release)
-		synctest.Wait()
-		require.NoError(t, <-result)
-		assert.Equal(t, int64(6), finished.Load())
-	})
+	for _, order := range gateOrders {
+		t.Run(order.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := newBus(t, eventbus.WithMaxWorkers(2))
+				syncGate, asyncGate, first, second := gates(order.syncFirst)
+				finished := subscribeBlocked(t, b, syncGate, asyncGate, 3, 3)
+				result := make(chan error, 1)
+				go func() { result <- b.PublishAndWait(context.Background(), ev(eventbus.StepStarted)) }()
+				require.NoError(t, openInTurn(t, first, second, result, "PublishAndWait returned before its handlers"))
+				assert.Equal(t, int64(6), finished.Load())
+			})
+		})
+	}
 }
 
 // Guarantee 5: when ctx ends first PublishAndWait returns ctx.Err(), and the
@@ -226,8 +226,8 @@ func TestPublishAndWaitWaitsForAll(t *testing.T) {
 func TestPublishAndWaitContextEndsFirst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBus(t, eventbus.WithMaxWorkers(4))
-		release := make(chan struct{})
-		finished := subscribeBlocked(t, b, release, 2, 1)
+		syncGate, asyncGate, first, second := gates(true)
+		finished := subscribeBlocked(t, b, syncGate, asyncGate, 2, 1)
 
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -236,11 +236,7 @@ func TestPublishAndWaitContextEndsFirst(t *testing.T) {
 
 		drained := make(chan error, 1)
 		go func() { drained <- b.Drain(context.Background()) }()
-		synctest.Wait()
-		notYet(t, drained, "Drain returned while handlers were running")
-		close(release)
-		synctest.Wait()
-		require.NoError(t, <-drained)
+		require.NoError(t, openInTurn(t, first, second, drained, "Drain returned while handlers were running"))
 		assert.Equal(t, int64(3), finished.Load())
 	})
 }
@@ -358,22 +354,22 @@ func TestShutdownDeadlineCancelsAsync(t *testing.T) {
 // Guarantee 7: Drain waits for every run queued or executing when it was
 // called, and returns nil.
 func TestDrainWaitsForQueuedAndRunning(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := newBus(t, eventbus.WithMaxWorkers(1))
-		release := make(chan struct{})
-		finished := subscribeBlocked(t, b, release, 1, 1)
-		for range 3 {
-			require.NoError(t, b.Publish(context.Background(), ev(eventbus.StepStarted)))
-		}
-		drained := make(chan error, 1)
-		go func() { drained <- b.Drain(context.Background()) }()
-		synctest.Wait()
-		notYet(t, drained, "Drain returned early")
-		close(release)
-		synctest.Wait()
-		require.NoError(t, <-drained)
-		assert.Equal(t, int64(6), finished.Load())
-	})
+	for _, order := range gateOrders {
+		t.Run(order.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := newBus(t, eventbus.WithMaxWorkers(1))
+				syncGate, asyncGate, first, second := gates(order.syncFirst)
+				finished := subscribeBlocked(t, b, syncGate, asyncGate, 1, 1)
+				for range 3 {
+					require.NoError(t, b.Publish(context.Background(), ev(eventbus.StepStarted)))
+				}
+				drained := make(chan error, 1)
+				go func() { drained <- b.Drain(context.Background()) }()
+				require.NoError(t, openInTurn(t, first, second, drained, "Drain returned early"))
+				assert.Equal(t, int64(6), finished.Load())
+			})
+		})
+	}
 }
 
 // Guarantee 7: a timed-out Drain returns ctx.Err(), leaves the bus open and
@@ -489,7 +485,7 @@ func TestClose(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	b := eventbus.New(quiet, eventbus.WithMaxWorkers(2))
 	release := make(chan struct{})
-	finished := subscribeBlocked(t, b, release, 1, 1)
+	finished := subscribeBlocked(t, b, release, release, 1, 1)
 	for range 100 {
 		require.NoError(t, b.Publish(context.Background(), ev(eventbus.StepStarted)))
 	}
@@ -518,13 +514,34 @@ func TestClose(t *testing.T) {
 	assert.Equal(t, int64(200), finished.Load())
 }
 
+// Guarantee 8: Close waits for the sync handlers and for the async ones,
+// whichever finish last.
+func TestCloseWaitsForSyncAndAsync(t *testing.T) {
+	for _, order := range gateOrders {
+		t.Run(order.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := eventbus.New(quiet, eventbus.WithMaxWorkers(2))
+				syncGate, asyncGate, first, second := gates(order.syncFirst)
+				finished := subscribeBlocked(t, b, syncGate, asyncGate, 1, 1)
+				for range 10 {
+					require.NoError(t, b.Publish(context.Background(), ev(eventbus.StepStarted)))
+				}
+				closed := make(chan error, 1)
+				go func() { closed <- b.Close() }()
+				require.NoError(t, openInTurn(t, first, second, closed, "Close returned before pending work finished"))
+				assert.Equal(t, int64(20), finished.Load())
+			})
+		})
+	}
+}
+
 // Guarantee 8: Shutdown returns ctx.Err() when its deadline passes while a
 // sync handler blocks, and the workers still finish the queue afterwards.
 func TestShutdownDeadlineSyncHandler(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := eventbus.New(quiet, eventbus.WithMaxWorkers(1))
 		release := make(chan struct{})
-		finished := subscribeBlocked(t, b, release, 1, 0)
+		finished := subscribeBlocked(t, b, release, nil, 1, 0)
 		for range 3 {
 			require.NoError(t, b.Publish(context.Background(), ev(eventbus.StepStarted)))
 		}
@@ -585,7 +602,7 @@ func TestPublishRacingClose(t *testing.T) {
 func TestPublishNeverBlocksByDefault(t *testing.T) {
 	b := newBus(t, eventbus.WithMaxWorkers(1))
 	release := make(chan struct{})
-	handled := subscribeBlocked(t, b, release, 1, 0)
+	handled := subscribeBlocked(t, b, release, nil, 1, 0)
 	const events = 10000
 	within(t, func() {
 		for range events {
@@ -629,12 +646,6 @@ func backpressureBus(t *testing.T, policy eventbus.OverflowPolicy) (b *eventbus.
 		defer mu.Unlock()
 		return append([]string(nil), got...)
 	}
-}
-
-func msg(m string) eventbus.Event {
-	e := ev(eventbus.StepStarted)
-	e.Message = m
-	return e
 }
 
 // Guarantee 10: with OverflowBlock, Publish waits for room until ctx ends,
@@ -728,12 +739,12 @@ func TestPublishAndWaitCallerHelps(t *testing.T) {
 		close(started)
 		<-release
 		return nil
-	}, eventbus.Filter{Types: []eventbus.EventType{eventbus.WorkflowStarted}})
+	}, only(eventbus.WorkflowStarted))
 	require.NoError(t, err)
 	var ran atomic.Int64
 	for range 3 {
 		_, err := b.Subscribe(func(eventbus.Event) error { ran.Add(1); return nil },
-			eventbus.Filter{Types: []eventbus.EventType{eventbus.StepStarted}})
+			only(eventbus.StepStarted))
 		require.NoError(t, err)
 	}
 	require.NoError(t, b.Publish(context.Background(), ev(eventbus.WorkflowStarted)))

@@ -3,10 +3,8 @@ package eventbus_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,16 +72,7 @@ func TestFaults(t *testing.T) {
 			t.Run(f.name+"/async="+strconv.FormatBool(async), func(t *testing.T) {
 				rec := &logRecorder{level: slog.LevelInfo}
 				b := newBus(t, eventbus.WithMaxWorkers(workers), eventbus.WithLogger(slog.New(rec)))
-				only := func(typ eventbus.EventType) eventbus.Filter {
-					return eventbus.Filter{Types: []eventbus.EventType{typ}}
-				}
-				var faultyID eventbus.SubscriptionID
-				var err error
-				if async {
-					faultyID, err = b.SubscribeAsync(func(ctx context.Context, _ eventbus.Event) error { return f.do(ctx) }, only("fault"))
-				} else {
-					faultyID, err = b.Subscribe(func(eventbus.Event) error { return f.do(context.Background()) }, only("fault"))
-				}
+				faultyID, err := subscribeAs(b, async, func(ctx context.Context, _ eventbus.Event) error { return f.do(ctx) }, only("fault"))
 				require.NoError(t, err)
 				var healthy atomic.Int64
 				_, err = b.Subscribe(func(eventbus.Event) error { healthy.Add(1); return nil })
@@ -152,26 +141,3 @@ func TestFaults(t *testing.T) {
 }
 
 var errNoResult = errors.New("no result: the publishing goroutine exited")
-
-// assertFullPool proves that the bus still has workers workers: that many
-// handlers that each wait for all the others can only finish if they all run
-// at the same time.
-func assertFullPool(t *testing.T, b *eventbus.Bus, workers int) {
-	t.Helper()
-	var barrier sync.WaitGroup
-	barrier.Add(workers)
-	var done atomic.Int64
-	id, err := b.Subscribe(func(eventbus.Event) error {
-		barrier.Done()
-		barrier.Wait()
-		done.Add(1)
-		return nil
-	}, eventbus.Filter{Types: []eventbus.EventType{"barrier"}})
-	require.NoError(t, err)
-	defer b.Unsubscribe(id)
-	for range workers {
-		require.NoError(t, b.Publish(context.Background(), ev("barrier")))
-	}
-	within(t, func() { drain(t, b) })
-	assert.Equal(t, int64(workers), done.Load(), fmt.Sprintf("the pool has %d workers", workers))
-}

@@ -2,13 +2,18 @@ package eventbus_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/adws/eventbus"
 )
@@ -38,6 +43,8 @@ func newBus(t testing.TB, opts ...eventbus.Option) *eventbus.Bus {
 }
 
 // within runs f and fails the test if it has not returned after hardTimeout.
+// f is then still running, and would touch t after the test ended, so a
+// timeout ends the test binary instead, with every goroutine's stack.
 func within(t testing.TB, f func()) {
 	t.Helper()
 	done := make(chan struct{})
@@ -48,7 +55,9 @@ func within(t testing.TB, f func()) {
 	select {
 	case <-done:
 	case <-time.After(hardTimeout):
-		t.Fatalf("did not finish within %v: deadlock?", hardTimeout)
+		stacks := make([]byte, 1<<20)
+		stacks = stacks[:runtime.Stack(stacks, true)]
+		panic(fmt.Sprintf("%s: did not finish within %v: deadlock?\n\n%s", t.Name(), hardTimeout, stacks))
 	}
 }
 
@@ -116,14 +125,15 @@ func attrs(rec slog.Record) map[string]slog.Value {
 // runtimeGoexit ends the calling goroutine the way t.FailNow does.
 func runtimeGoexit() { runtime.Goexit() }
 
-// subscribeBlocked subscribes nSync sync and nAsync async handlers that wait
-// until release is closed, and returns the count of runs that finished.
-func subscribeBlocked(t testing.TB, b *eventbus.Bus, release <-chan struct{}, nSync, nAsync int) *atomic.Int64 {
+// subscribeBlocked subscribes nSync sync handlers that wait until syncGate
+// is closed and nAsync async ones that wait for asyncGate, and returns the
+// count of runs that finished.
+func subscribeBlocked(t testing.TB, b *eventbus.Bus, syncGate, asyncGate <-chan struct{}, nSync, nAsync int) *atomic.Int64 {
 	t.Helper()
 	finished := new(atomic.Int64)
 	for range nSync {
 		_, err := b.Subscribe(func(eventbus.Event) error {
-			<-release
+			<-syncGate
 			finished.Add(1)
 			return nil
 		})
@@ -133,7 +143,7 @@ func subscribeBlocked(t testing.TB, b *eventbus.Bus, release <-chan struct{}, nS
 	}
 	for range nAsync {
 		_, err := b.SubscribeAsync(func(context.Context, eventbus.Event) error {
-			<-release
+			<-asyncGate
 			finished.Add(1)
 			return nil
 		})
@@ -142,6 +152,37 @@ func subscribeBlocked(t testing.TB, b *eventbus.Bus, release <-chan struct{}, nS
 		}
 	}
 	return finished
+}
+
+// openInTurn checks, in a synctest bubble, that done holds nothing while
+// either gate is shut: it opens first, then second, and returns what done
+// then delivers. Run it with the gates both ways round to show that done
+// waits for each kind of handler.
+func openInTurn[T any](t *testing.T, first, second chan struct{}, done <-chan T, what string) T {
+	t.Helper()
+	synctest.Wait()
+	notYet(t, done, what)
+	close(first)
+	synctest.Wait()
+	notYet(t, done, what+" (one gate still shut)")
+	close(second)
+	synctest.Wait()
+	return recv(t, done)
+}
+
+// gateOrders names the two ways round for openInTurn.
+var gateOrders = []struct {
+	name      string
+	syncFirst bool
+}{{"sync-first", true}, {"async-first", false}}
+
+// gates returns the sync and async gates, and the one to open first.
+func gates(syncFirst bool) (syncGate, asyncGate, first, second chan struct{}) {
+	syncGate, asyncGate = make(chan struct{}), make(chan struct{})
+	if syncFirst {
+		return syncGate, asyncGate, syncGate, asyncGate
+	}
+	return syncGate, asyncGate, asyncGate, syncGate
 }
 
 // notYet fails the test if ch already holds a result: what sends it should
@@ -157,3 +198,60 @@ func notYet[T any](t testing.TB, ch <-chan T, what string) {
 
 // runtimePanicNilError is what recover returns after panic(nil).
 type runtimePanicNilError = runtime.PanicNilError
+
+// only is a Filter on one event type.
+func only(typ eventbus.EventType) eventbus.Filter {
+	return eventbus.Filter{Types: []eventbus.EventType{typ}}
+}
+
+// msg is a StepStarted event with message m.
+func msg(m string) eventbus.Event {
+	e := ev(eventbus.StepStarted)
+	e.Message = m
+	return e
+}
+
+// subscribeAs subscribes h as an async handler, or, if not async, as a sync
+// one called with context.Background().
+func subscribeAs(b *eventbus.Bus, async bool, h eventbus.AsyncHandler, opts ...eventbus.SubscribeOption) (eventbus.SubscriptionID, error) {
+	if async {
+		return b.SubscribeAsync(h, opts...)
+	}
+	return b.Subscribe(func(e eventbus.Event) error { return h(context.Background(), e) }, opts...)
+}
+
+// already returns what ch holds, failing the test if it holds nothing yet:
+// what sends it should have finished. The inverse of notYet.
+func already[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	default:
+		t.Fatal(what)
+		panic("unreachable")
+	}
+}
+
+// assertFullPool proves that the bus still has workers workers: that many
+// handlers that each wait for all the others can only finish if they all run
+// at the same time.
+func assertFullPool(t *testing.T, b *eventbus.Bus, workers int) {
+	t.Helper()
+	var barrier sync.WaitGroup
+	barrier.Add(workers)
+	var done atomic.Int64
+	id, err := b.Subscribe(func(eventbus.Event) error {
+		barrier.Done()
+		barrier.Wait()
+		done.Add(1)
+		return nil
+	}, only("barrier"))
+	require.NoError(t, err)
+	defer b.Unsubscribe(id)
+	for range workers {
+		require.NoError(t, b.Publish(context.Background(), ev("barrier")))
+	}
+	within(t, func() { drain(t, b) })
+	assert.Equal(t, int64(workers), done.Load(), fmt.Sprintf("the pool has %d workers", workers))
+}

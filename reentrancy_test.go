@@ -26,10 +26,6 @@ var reentrancyConfigs = []struct {
 	{"workers=1/maxasync=1", []eventbus.Option{eventbus.WithMaxWorkers(1), eventbus.WithMaxAsync(1)}},
 }
 
-func only(typ eventbus.EventType) eventbus.Filter {
-	return eventbus.Filter{Types: []eventbus.EventType{typ}}
-}
-
 // TestReentrancy: handlers, sync and async, that publish, publish and wait,
 // subscribe, unsubscribe themselves and unsubscribe others, under every pool
 // size and with a full OverflowBlock queue. None may deadlock: each case must

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -31,7 +32,10 @@ func TestSoak(t *testing.T) {
 	}
 	// WithMaxAsync keeps the number of goroutines, whose descriptors the
 	// runtime never frees, from drifting up with the scheduling.
-	b := eventbus.New(quiet, eventbus.WithMaxWorkers(4), eventbus.WithMaxAsync(64))
+	// The watchdog and an ordered subscription keep per-run records and
+	// per-workflow lanes: they must be given back too.
+	b := eventbus.New(quiet, eventbus.WithMaxWorkers(4), eventbus.WithMaxAsync(64),
+		eventbus.WithSlowHandlerThreshold(time.Minute))
 	ctx := context.Background()
 
 	var runs atomic.Int64
@@ -45,6 +49,8 @@ func TestSoak(t *testing.T) {
 		}
 		require.NoError(t, err)
 	}
+	_, err := b.Subscribe(count, eventbus.Ordered())
+	require.NoError(t, err)
 
 	heap := func() uint64 {
 		runtime.GC()
@@ -81,7 +87,7 @@ func TestSoak(t *testing.T) {
 			pubs.Go(func() {
 				types := [...]eventbus.EventType{eventbus.StepStarted, eventbus.StepCompleted, eventbus.ToolCalled}
 				for i := range n / 4 {
-					e := eventbus.Event{Type: types[i%3], ADWID: "adw-" + strconv.Itoa(p), Data: map[string]any{"i": i}}
+					e := eventbus.Event{Type: types[i%3], ADWID: "adw-" + strconv.Itoa(p) + "-" + strconv.Itoa(i%512), Data: map[string]any{"i": i}}
 					var err error
 					if i%64 == 0 {
 						err = b.PublishAndWait(ctx, e)
@@ -118,9 +124,10 @@ func TestSoak(t *testing.T) {
 	t.Logf("%d events, %d handler runs; heap after GC at each quarter: %v KiB", m.Published, runs.Load(), kib)
 	assert.Equal(t, uint64(runs.Load()), m.Delivered)
 	assert.Zero(t, m.Failed)
-	// A flat heap: allow 1 MiB of noise (runtime and testing state), far
-	// less than one byte per event would leave behind.
+	// A flat heap: allow 128 KiB of noise (runtime and testing state; runs
+	// here grow by less than 10 KiB). That is under 2 bytes per event at the
+	// default 75,000 measured events, and 0.03 at CI's 3.75 million.
 	growth := int64(heaps[3]) - int64(heaps[0])
-	assert.Less(t, growth, int64(1<<20), "heap grew from %d to %d bytes over %d events", heaps[0], heaps[3], events*3/4)
-	assert.Equal(t, 6, m.Subscribers)
+	assert.Less(t, growth, int64(128<<10), "heap grew from %d to %d bytes over %d events", heaps[0], heaps[3], events*3/4)
+	assert.Equal(t, 7, m.Subscribers)
 }
