@@ -1,5 +1,7 @@
 package eventbus
 
+// This file holds the clock that times every run and stamps every event.
+
 import (
 	"sync/atomic"
 	"time"
@@ -21,6 +23,9 @@ type wallReading struct {
 
 // wallResync is how often now reads the wall clock itself.
 const wallResync = time.Millisecond
+
+// start sets the clock's epoch: its readings count from now.
+func (c *clock) start() { c.epoch = time.Now() }
 
 // at returns the wall time of the mono reading m.
 func (c *clock) at(m int64) time.Time {

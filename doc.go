@@ -23,8 +23,8 @@
 // [Bus.Unsubscribe] removes it.
 //
 // The registry is copy-on-write: Subscribe and Unsubscribe copy the list of
-// subscriptions (O(n), about 100 to 150 µs with 10,000 subscriptions), and Publish
-// reads the current list without a lock. So a Publish delivers to the
+// subscriptions (O(n) in their number), and Publish reads the current list
+// without a lock. So a Publish delivers to the
 // subscriptions registered when it started, and a Subscribe or Unsubscribe
 // during a Publish does not change whom that Publish matches. No event
 // published after Unsubscribe returns reaches the subscription; runs of it
@@ -47,25 +47,37 @@
 //
 // [Bus.PublishAndWait] returns once every matching handler, sync and async,
 // has returned: nil, or [errors.Join] of one [*HandlerError] per failed run.
-// If its ctx ends first it returns ctx.Err(); the handlers still run to the
-// end, and Drain and Close still wait for them. A caller that waits anyway
-// helps: when its ctx can never end (context.Background), it runs its own
-// event's sync handlers, and the last async handler if there is no sync one,
-// on its own goroutine instead of handing them to workers; when its ctx can
-// end, it leaves them to free workers, so that it can return on time, and
-// runs them itself whenever every worker is busy while they still wait (the
-// queue wakes it then). That is what keeps a handler that calls
-// PublishAndWait on a one-worker pool from deadlocking; it also means a
-// caller running a handler itself returns only after that handler does, and
-// that such runs add to the pool's concurrency.
+// If its ctx ends first it returns ctx.Err() at once; the handlers still run
+// to the end, and Drain and Close still wait for them. Where the handlers
+// run depends on that ctx:
+//
+//   - When it can never end (context.Background, or the ctx an async handler
+//     got from a Publish), the caller runs its event's sync handlers itself,
+//     one after another, on its own goroutine, and, if there is no sync one,
+//     one of the async ones: it would only wait otherwise.
+//   - When it can end, the workers run them and the caller only waits, so
+//     that it returns as soon as ctx ends; it never starts a handler itself.
+//     The runs a waiting caller needs are taken before the runs of events
+//     nobody waits for.
+//
+// While a caller waits, each of the bus's pools (the workers, the async
+// goroutines) may run one goroutine more than its bound; the extra
+// goroutine exits when the caller stops waiting. That is what lets a handler
+// call PublishAndWait on its own bus with any pool size and never deadlock:
+// the goroutine it occupies is made up for while it waits. It also means
+// that MaxWorkers and MaxAsync bound the goroutines that run handlers for
+// events nobody waits for, plus one each per waiting caller.
 //
 // Handlers may call Publish, PublishAndWait, Subscribe and Unsubscribe on
 // their own bus, with any pool size and queue limit, without deadlock
-// (TestReentrancy). A handler must not wait for its own bus to go idle:
-// Drain and Shutdown given the ctx of one of the bus's async handlers return
-// [ErrInHandler]; from a sync handler, which has no ctx the bus could
-// recognise, they wait for the handler itself until their ctx ends, and Close
-// waits forever. Call them from another goroutine (go bus.Close()).
+// (TestReentrancy). The one exception: an ordered handler must not
+// PublishAndWait an event of its own key to its own subscription, which
+// waits in the lane behind the handler itself. A handler must not wait for
+// its own bus to go idle either: Drain and Shutdown given the ctx of one of
+// the bus's async handlers return [ErrInHandler]; from a sync handler, which
+// has no ctx the bus could recognise, they wait for the handler itself until
+// their ctx ends, and Close waits forever. Call them from another goroutine
+// (go bus.Close()).
 //
 // # Delivery and ordering
 //
@@ -75,14 +87,13 @@
 //   - WithMaxWorkers(0): sync handlers run one after another, in subscription
 //     order, in the publishing goroutine. Events from one goroutine therefore
 //     reach each sync handler in publish order.
-//   - With workers, queued runs are taken in the order their events were
-//     accepted and run in parallel, so they may start and finish in any
-//     order: two events published one after the other may reach the same
-//     handler in either order, and one handler may run for several events at
-//     once. (While its handlers are quick and every other worker is busy, a
-//     worker takes several runs at once; what it has not started, an idle
-//     worker or a waiting caller takes over, so a slow handler holds up no
-//     other run.)
+//   - With workers, queued runs are taken one at a time, in the order their
+//     events were accepted (except that the runs a waiting PublishAndWait
+//     caller needs go first), and run in parallel, so they may start and
+//     finish in any order: two events published one after the other may
+//     reach the same handler in either order, and one handler may run for
+//     several events at once. A worker holds only the run it is in, so a
+//     slow handler holds up no other run while another worker is free.
 //   - A subscription made with [Ordered] receives the events of one workflow
 //     (one ADWID) one at a time, in the order the bus accepted them, whether
 //     its handler is sync or async and whether they came through Publish or
@@ -101,16 +112,19 @@
 //
 // How ordering works, and what it costs: an ordered subscription keeps a
 // lane per key while the key has a run in progress. The first event of an
-// idle lane is dispatched like any other; later events of the key wait in
-// the lane (counted in [Metrics].Queued) and run, one after another, on the
-// goroutine that finished the previous one. An idle lane is deleted, so
+// idle lane is handed out like any other; later events of the key wait in
+// the lane (counted in [Metrics].Queued). When a run of the lane ends, the
+// worker or async goroutine that ran it goes on with the next one itself; a
+// publisher that ran it (WithMaxWorkers(0), or a PublishAndWait caller
+// running its own handlers) returns to its caller instead and queues the
+// next run for the bus's goroutines, so a steady stream of events of one
+// key never keeps a publisher from returning. An idle lane is deleted, so
 // memory follows the number of workflows in flight, not the number seen.
 // Ordering costs a map lookup under a per-subscription mutex per event and
-// per run (BenchmarkOrdered: within noise of unordered delivery on the pool
-// at 50 workflows). Two consequences follow. With WithMaxWorkers(0), an
-// event whose lane is busy runs on the goroutine that holds the lane, so
-// Publish may return before it ran (PublishAndWait still waits). And an
-// ordered handler must not PublishAndWait an event of its own key to its own
+// per run. Two consequences follow. With WithMaxWorkers(0), an event whose
+// lane is busy runs later, on one of the bus's async goroutines, so Publish
+// may return before it ran (PublishAndWait still waits). And an ordered
+// handler must not PublishAndWait an event of its own key to its own
 // subscription: that event waits in the lane behind the handler itself.
 //
 // # Backpressure
@@ -126,10 +140,12 @@
 //
 // A publisher waiting for room may be one of the workers that would make the
 // room (a handler publishing into its own bus). So with OverflowBlock, a
-// publisher whose ctx can never end does not wait: it runs queued handlers
-// itself, oldest first, until its event fits, as a waiting PublishAndWait
-// caller does. A publisher whose ctx can end waits until it ends and then
-// returns ctx.Err() (TestReentrantOverflowBlock).
+// publisher whose ctx can never end lends the bus a worker while it waits,
+// as a waiting PublishAndWait caller does: one more worker than the bound
+// runs queued handlers until the event fits. A publisher whose ctx can end
+// waits until it ends and then returns ctx.Err() (TestReentrantOverflowBlock).
+// Runs that a PublishAndWait caller runs itself never enter the queue, and
+// never wait for room.
 //
 // # Shutdown
 //
@@ -147,8 +163,9 @@
 // Shutdown(context.Background()); calling it again returns nil. A Publish
 // racing with Close either returns ErrClosed or has its event delivered.
 //
-// New starts no goroutine: the workers start with the first event that is
-// queued for them. The process-wide [Default] bus is created on first use.
+// New starts no goroutine: workers and async goroutines start one by one as
+// runs wait for them, up to their bounds; idle async goroutines beyond a
+// few per CPU exit. The process-wide [Default] bus is created on first use.
 //
 // # Errors and panics
 //
@@ -157,16 +174,19 @@
 // becomes a [*HandlerError] with the panic value in Panic, the stack in Stack
 // and an Err that wraps the value when it is an error. A handler that calls
 // runtime.Goexit (as t.FailNow does) is reported the same way, with Err
-// saying so; a worker that exits this way is replaced, so the pool keeps its
-// size. If it happens on the publisher's goroutine (WithMaxWorkers(0), or a
-// helping PublishAndWait caller), that goroutine ends as Goexit demands and
-// the event's handlers that had not started are skipped.
+// saying so, and ends its goroutine as Goexit demands, and nothing else: a
+// worker or async goroutine that exits this way is replaced, so the pool
+// keeps its size, and a lane it held goes on elsewhere; on the publisher's
+// goroutine (WithMaxWorkers(0), or a PublishAndWait caller running its own
+// handlers), the event's runs that had not started go to the bus's
+// goroutines and still run, and Publish or PublishAndWait never returns.
 //
 // Filters and loggers are user code too. A [Filter].Match predicate that
-// panics is recovered and logged ("filter panicked") and rejects the event;
-// one that calls runtime.Goexit ends the publisher's goroutine before the
-// event is accepted, or, inline, stops the remaining subscriptions from
-// being matched. A slog handler that panics loses its line and nothing else.
+// panics is recovered and logged ("filter panicked") and rejects the event
+// for its subscription; one that calls runtime.Goexit ends the publisher's
+// goroutine before the event is accepted, so no handler sees it. A slog
+// handler that panics loses its line and nothing else; an [Observer] that
+// panics is recovered and logged.
 //
 // Bad input is refused with an error and changes nothing: a nil handler
 // ([ErrNilHandler]), an invalid event ([ErrInvalidEvent], wrapped with the
@@ -204,8 +224,8 @@
 // [WithSlowHandlerThreshold](d) adds a watchdog: one goroutine per bus that
 // looks at the runs in progress every d/4 and logs a run still going after d
 // once at Warn ("handler slow", with its elapsed time), counting it in
-// [Metrics].Slow; the run is not interrupted. It costs about 50 to 80 ns per
-// run (BenchmarkWatchdog) and nothing when off.
+// [Metrics].Slow; the run is not interrupted. It costs a lock and a list
+// insertion per run (BenchmarkWatchdog) and nothing when off.
 //
 // Package eventbustest gives tests a bus closed at the end of the test and
 // logging to the test's log, and a Recorder to wait for and inspect the
@@ -217,26 +237,24 @@
 //
 // # Costs
 //
-// Measured with go test -bench (bench_test.go) on a 2-core Intel Xeon VM with
-// Go 1.26.8, on 2026-11-26: medians of 5 runs of 500 ms. Timings on this VM
-// vary by about 25% from run to run; README.md has the comparison with other
-// buses. Reading the clock costs about 37 ns here, and every run reads it once.
-//
-//   - Publish WithMaxWorkers(0): about 400 ns with one subscriber and 140 ns
-//     per further subscriber (the clock read, the recover, the
-//     per-subscription counters); no allocation.
-//   - Publish to the pool: about 1.2 µs of work per event with one
-//     subscriber, shared between the publisher and a worker; no allocation
-//     in the steady state (deliveries are recycled).
-//   - PublishAndWait with one sync subscriber: about 520 ns (the caller runs
-//     it); with ten, about 5 µs.
-//   - Publish to one async subscriber: about 2 µs per event.
-//   - Filter.Matches: 14 to 28 ns.
-//   - Subscribe plus Unsubscribe: about 1 µs with 10 subscriptions and
-//     100 to 150 µs with 10,000 (the copy-on-write list).
-//   - Ordered: within the noise of unordered delivery at 50 workflows
-//     (BenchmarkOrdered); no allocation.
-//   - WithSlowHandlerThreshold: about 50 to 80 ns more per run
-//     (BenchmarkWatchdog).
-//   - No Observer: a nil check per publish and per run (BenchmarkObserver).
+// Every handler run reads the monotonic clock once: runs made back to back
+// on one goroutine share readings, the end of one being the start of the
+// next (the first starts at the publish's reading). Beyond that a run costs
+// a deferred recover and a few atomic additions on counters striped so that
+// CPUs rarely share them (per subscription: runs started, delivered or
+// failed, total and longest duration; per bus: delivered and in flight),
+// and nothing is formatted unless its log level is on. A publish costs a
+// validation, an ID from the runtime's per-thread generator, the timestamp
+// taken from the first run's clock reading, a walk over the registry
+// snapshot with each subscription's filters, a count in a sharded
+// generation for Drain, and, when runs go to a pool, one lock to queue them
+// and one per run to take it. Deliveries are recycled per bus, so the
+// publish paths allocate nothing in the steady state while Debug logging,
+// the Observer and the watchdog are off (TestAllocations); handing a ctx to
+// async handlers allocates it unless the publisher's ctx is
+// context.Background. Ordering adds a map lookup under a per-subscription
+// lock per event and per run, the watchdog a lock per run, and Subscribe and
+// Unsubscribe copy the registry (O(n) in the subscriptions). The measured
+// figures are in README.md's benchmark tables, with the machine, date and
+// command they come from.
 package eventbus

@@ -513,14 +513,17 @@ func ExampleWithMaxAsync() {
 	// At most 2 async runs at once: the others wait for one of the 2
 	// goroutines, counted in Metrics.Queued.
 	bus := eventbus.New(eventbus.WithMaxAsync(2))
-	release := make(chan struct{})
+	started, release := make(chan struct{}, 5), make(chan struct{})
 	_, _ = bus.SubscribeAsync(func(context.Context, eventbus.Event) error {
+		started <- struct{}{}
 		<-release
 		return nil
 	})
 	for range 5 {
 		_ = bus.Publish(context.Background(), eventbus.Event{Type: eventbus.ToolCalled})
 	}
+	<-started
+	<-started // both goroutines are busy
 	fmt.Println("waiting:", bus.Metrics().Queued)
 	close(release)
 	_ = bus.Close()

@@ -18,11 +18,11 @@ func TestLaneStaysSmallWhenNeverIdle(t *testing.T) {
 	var maxCap, n int
 	id, err := b.Subscribe(func(e Event) error {
 		n++ // ordered: never two runs at once
-		sub.lanesMu.Lock()
-		if l := sub.lanes["wf"]; l != nil {
+		sub.lanes.mu.Lock()
+		if l := sub.lanes.busy["wf"]; l != nil {
 			maxCap = max(maxCap, cap(l.parked))
 		}
-		sub.lanesMu.Unlock()
+		sub.lanes.mu.Unlock()
 		if n == steps {
 			close(done)
 			return nil

@@ -1,156 +1,138 @@
 package eventbus
 
-import "log/slog"
+// This file holds the lanes of ordered subscriptions (Ordered, OrderedBy).
+// A subscription's laneSet.mu guards its busy map, its free list and every
+// lane's parked list.
 
-// A lane serialises the runs of one ordered subscription (Ordered,
-// OrderedBy) for one key. It exists while a run of it is in progress: the
-// first run of an idle lane is dispatched like any other, and the runs that
-// arrive while it is busy are parked in the lane, in the order their events
-// were accepted; whoever finishes a run of the lane runs the next parked one
-// on the same goroutine. Lanes of different keys run in parallel.
+import "sync"
+
+// An ordering keys the lanes of an ordered subscription. The zero ordering
+// is unordered.
+type ordering struct {
+	ordered bool
+	key     func(Event) string // OrderedBy's key; nil: the ADWID
+}
+
+var orderByADWID = ordering{ordered: true}
+
+func orderBy(key func(Event) string) ordering { return ordering{ordered: true, key: key} }
+
+// A lane serialises the runs of one ordered subscription for one key. It
+// exists while a run of it is in progress: the first run of an idle lane is
+// handed out like any other and holds the lane, and the runs that arrive
+// while it is busy are parked in the lane, in the order their events were
+// accepted. When the holder's run ends, the lane passes to the next parked
+// run: a worker or async goroutine runs it next itself; a publisher, which
+// must return to its caller, queues it for the bus's goroutines. Lanes of
+// different keys run in parallel.
 type lane struct {
 	s      *subscription
 	key    string
-	parked []*delivery // deliveries whose run of s waits, oldest first
+	parked []runRef // runs waiting behind the holder, oldest first from head
 	head   int
+	next   job // the next run, when it is queued: at most one at a time
 }
 
-// orderKeys sets d.keys[i] to the ordering key of run i, for the ordered
-// runs. A key function that panics is logged and puts the event in the lane
-// of the empty key.
-func (b *Bus) orderKeys(d *delivery, e *Event) {
-	d.keys = d.keys[:0]
-	for _, s := range d.subs {
-		key := ""
-		if s.ordered {
-			key = b.orderKey(s, e)
-		}
-		d.keys = append(d.keys, key)
-	}
+// A laneSet holds the busy lanes of one ordered subscription.
+type laneSet struct {
+	mu   sync.Mutex
+	busy map[string]*lane
+	free []*lane // released lanes, for reuse
 }
 
-func (b *Bus) orderKey(s *subscription, e *Event) (key string) {
-	if s.orderBy == nil {
-		return e.ADWID
-	}
-	defer func() {
-		if v := recover(); v != nil {
-			key = ""
-			b.logFilterPanic(s, e, v, "order key panicked")
-		}
-	}()
-	return s.orderBy(*e)
-}
+// maxFreeLanes bounds the released lanes a subscription keeps for reuse.
+const maxFreeLanes = 64
 
-// assignLanes gives every ordered run of d its lane, as d is accepted (and
-// so, when d is queued, under the queue's lock: it calls no user code). A
-// run whose lane is idle holds it and stays in d.subs; a run whose lane is
-// busy is parked there and leaves d.subs (it still counts in d.pending).
+// assignLanes gives every ordered run of d its lane, as d is accepted.
 func (b *Bus) assignLanes(d *delivery) {
-	d.lanes = d.lanes[:0]
-	if !d.mayOrder {
+	if d.nOrdered == 0 {
 		return
 	}
-	for i := 0; i < len(d.subs); {
-		s := d.subs[i]
-		if !s.ordered {
-			d.lanes = append(d.lanes, nil)
-			i++
+	for i := range d.runs {
+		s := d.runs[i].s
+		if !s.order.ordered {
 			continue
 		}
-		key := d.keys[i]
-		s.lanesMu.Lock()
-		if l := s.lanes[key]; l != nil {
-			// Remove the run from d first: once parked it may run at once.
-			d.drop(i)
-			b.shards[d.sh].queued.Add(1)
-			l.parked = append(l.parked, d)
-			s.lanesMu.Unlock()
-			continue
+		if s.lanes.take(runRef{d, i}, d.keys[i]) {
+			b.shards[d.shard].queued.Add(1)
 		}
-		var l *lane
-		if n := len(s.freeLanes); n > 0 {
-			l, s.freeLanes = s.freeLanes[n-1], s.freeLanes[:n-1]
-			l.key = key
-		} else {
-			l = &lane{s: s, key: key}
-		}
-		if s.lanes == nil {
-			s.lanes = make(map[string]*lane)
-		}
-		s.lanes[key] = l
-		s.lanesMu.Unlock()
-		d.lanes = append(d.lanes, l)
-		i++
 	}
 }
 
-// laneAt returns the lane that d's run i holds, or nil.
-func (d *delivery) laneAt(i int) *lane {
-	if i < len(d.lanes) {
-		return d.lanes[i]
+// take gives run r the lane of key: the run holds it if it is idle and
+// is parked in it if it is busy, and take reports whether it parked. It
+// writes the run's lane and parked under the lock, before the holder can
+// see the run.
+func (ls *laneSet) take(r runRef, key string) (parked bool) {
+	slot := r.slot()
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if l := ls.busy[key]; l != nil {
+		slot.lane, slot.parked = l, true
+		l.parked = append(l.parked, r)
+		return true
 	}
-	return nil
+	l := ls.newLane(slot.s, key)
+	if ls.busy == nil {
+		ls.busy = make(map[string]*lane)
+	}
+	ls.busy[key] = l
+	slot.lane = l
+	return false
 }
 
-// laneNext returns the next parked delivery of l, or, when none is left,
-// releases l and returns nil. It compacts the parked list as it goes, so a
-// lane that never goes idle does not grow.
-func (b *Bus) laneNext(l *lane) *delivery {
-	s := l.s
-	s.lanesMu.Lock()
-	defer s.lanesMu.Unlock()
+func (ls *laneSet) newLane(s *subscription, key string) *lane {
+	n := len(ls.free)
+	if n == 0 {
+		return &lane{s: s, key: key}
+	}
+	l := ls.free[n-1]
+	ls.free[n-1] = nil
+	ls.free = ls.free[:n-1]
+	l.key = key
+	return l
+}
+
+// advance passes l on from the run that held it: it returns the next
+// parked run, which now holds l, or, when none is left, releases l and
+// reports false. It compacts the parked list as it goes, so a lane that
+// never goes idle does not grow.
+func (l *lane) advance() (runRef, bool) {
+	ls := &l.s.lanes
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
 	if l.head < len(l.parked) {
-		d := l.parked[l.head]
-		l.parked[l.head] = nil
+		r := l.parked[l.head]
+		l.parked[l.head] = runRef{}
 		l.head++
 		if l.head >= 32 && l.head*2 >= len(l.parked) {
 			n := copy(l.parked, l.parked[l.head:])
 			clear(l.parked[n:])
 			l.parked, l.head = l.parked[:n], 0
 		}
-		return d
+		return r, true
 	}
-	delete(s.lanes, l.key)
-	if len(s.freeLanes) < maxFreeLanes { // nobody holds a released lane: reuse it
-		clear(l.parked)
+	delete(ls.busy, l.key)
+	if len(ls.free) < maxFreeLanes {
 		l.parked, l.head, l.key = l.parked[:0], 0, ""
-		s.freeLanes = append(s.freeLanes, l)
+		ls.free = append(ls.free, l)
 	}
-	return nil
+	return runRef{}, false
 }
 
-// maxFreeLanes bounds the released lanes a subscription keeps for reuse.
-const maxFreeLanes = 64
-
-// continueLane runs, one after another on this goroutine, the runs parked in
-// lane l behind the run that just ended at start (0: unknown), and releases
-// l when none is left. If a handler calls runtime.Goexit, run hands the lane
-// over to a new goroutine.
-func (b *Bus) continueLane(l *lane, m *shard, start int64) int64 {
-	s := l.s
-	for d := b.laneNext(l); d != nil; d = b.laneNext(l) {
-		b.shards[d.sh].queued.Add(-1)
-		if s.cancelled.Load() {
-			b.skip(d, s)
-			continue
-		}
-		ctx := d.ctx
-		if s.async != nil {
-			ctx = d.actx
-		}
-		if start == 0 {
-			start = b.clock.mono()
-		}
-		start, _ = b.run(ctx, m, d, s, l, &d.e, start, b.log.Enabled(ctx, slog.LevelDebug))
-	}
-	return start
+// queueLaneRun queues r, a parked run that now holds its lane l, for the
+// goroutines that run its kind of handler. The run still counts in
+// Metrics.Queued until it starts.
+func (b *Bus) queueLaneRun(l *lane, r runRef) {
+	l.next = job{d: r.d, next: r.i, end: r.i + 1, kind: laneRun}
+	b.queueFor(r).push(&l.next)
 }
 
-// handOver continues lane l in a new goroutine of the bus, for a goroutine
-// that cannot: its handler called runtime.Goexit. Callers hold a run that
-// is not yet recorded as done, so its generation keeps Shutdown from waiting
-// for the goroutines yet.
-func (b *Bus) handOver(l *lane, m *shard) {
-	b.async.Go(func() { b.continueLane(l, m, 0) })
+// queueFor returns the queue whose goroutines run r: the workers for a sync
+// run, when there are workers, and the async goroutines otherwise.
+func (b *Bus) queueFor(r runRef) *queue {
+	if r.i < r.d.nSync && b.maxWorkers > 0 {
+		return &b.workers
+	}
+	return &b.async
 }

@@ -1,5 +1,7 @@
 package eventbus
 
+// This file holds the bus's counters and the Metrics snapshot of them.
+
 import (
 	"runtime"
 	"sync/atomic"
@@ -17,22 +19,22 @@ type Metrics struct {
 	// past validation, closing and backpressure, whether or not any
 	// subscription matched.
 	Published uint64
-	// Delivered counts handler runs that returned nil. Inline runs
-	// (WithMaxWorkers(0)) made for one Publish are added when the last of
-	// them returns; other runs as each ends.
+	// Delivered counts handler runs that returned nil, each as it ends.
 	Delivered uint64
 	// Failed counts handler runs that returned an error, panicked or called
 	// runtime.Goexit. Each is logged once at Error level.
 	Failed uint64
 	// Panics counts the runs in Failed that panicked.
 	Panics uint64
-	// Rejected counts events the bus refused for lack of queue room:
-	// ErrQueueFull with OverflowReject, or ctx ending while Publish waited for
-	// room with OverflowBlock. No handler sees a rejected event.
+	// Rejected counts valid events the bus refused before accepting them:
+	// ErrQueueFull with OverflowReject, ctx ending while Publish waited for
+	// room with OverflowBlock, or a ctx already done when Publish or
+	// PublishAndWait was called. No handler sees a rejected event.
 	Rejected uint64
-	// Skipped counts matched handler runs that never started: their
-	// subscription was removed by Unsubscribe first, or a handler before
-	// them on the same goroutine called runtime.Goexit.
+	// Skipped counts matched handler runs that never started because
+	// Unsubscribe removed their subscription first. Nothing else skips a
+	// run: after a handler's runtime.Goexit, the runs its goroutine had not
+	// started still run, on another goroutine.
 	Skipped uint64
 	// Slow counts handler runs still going WithSlowHandlerThreshold after
 	// they started, once each, when the watchdog notices; they go on
@@ -40,11 +42,10 @@ type Metrics struct {
 	Slow uint64
 
 	// Queued is the number of handler runs accepted but not yet started:
-	// sync runs waiting for a worker (or a waiting caller), and async runs
-	// waiting for a goroutine beyond WithMaxAsync.
+	// sync runs waiting for a worker, async runs waiting for a goroutine,
+	// and ordered runs waiting in their lane.
 	Queued int64
-	// InFlight is the number of handler runs executing now. A goroutine that
-	// runs several handlers back to back counts one for the whole series.
+	// InFlight is the number of handler runs executing now.
 	InFlight int64
 	// Subscribers is the number of live subscriptions.
 	Subscribers int

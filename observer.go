@@ -1,5 +1,8 @@
 package eventbus
 
+// This file holds the Observer hook, and the per-subscription snapshots
+// (Subscriptions) with the counters behind them.
+
 import (
 	"context"
 	"log/slog"
@@ -59,22 +62,23 @@ func WithObserver(o Observer) Option {
 }
 
 // notePublished reports a publish to the observer.
-func (b *Bus) notePublished(ctx context.Context, e *Event, wait bool, runs int, err error) {
+func (b *Bus) notePublished(ctx context.Context, e *Event, mode waitMode, runs int, err error) {
 	defer b.recoverObserver()
-	b.obs.Published(ctx, PublishInfo{Event: *e, Wait: wait, Runs: runs, Err: err})
+	b.obs.Published(ctx, PublishInfo{Event: *e, Wait: mode.waits(), Runs: runs, Err: err})
 }
 
 // noteRun reports a handler run to the observer.
-func (b *Bus) noteRun(ctx context.Context, s *subscription, e *Event, start, end int64, err error) {
+func (b *Bus) noteRun(c *call) {
 	defer b.recoverObserver()
-	b.obs.HandlerDone(ctx, RunInfo{
+	s, d := c.slot.s, c.ref.d
+	b.obs.HandlerDone(d.ctxFor(s), RunInfo{
 		SubscriptionID: s.id,
 		Name:           s.name,
-		Async:          s.async != nil,
-		Event:          *e,
-		Start:          b.clock.at(start),
-		Duration:       time.Duration(end - start),
-		Err:            err,
+		Async:          s.kind == asyncHandler,
+		Event:          d.e,
+		Start:          b.clock.at(c.start),
+		Duration:       time.Duration(c.end - c.start),
+		Err:            c.err,
 	})
 }
 
@@ -122,7 +126,7 @@ func (b *Bus) Subscriptions() []SubscriptionInfo {
 	out := make([]SubscriptionInfo, 0, len(subs))
 	for _, s := range subs {
 		info := SubscriptionInfo{
-			ID: s.id, Name: s.name, Async: s.async != nil, Ordered: s.ordered, Once: s.once,
+			ID: s.id, Name: s.name, Async: s.kind == asyncHandler, Ordered: s.order.ordered, Once: s.once,
 			Filter: s.filterSummary(),
 		}
 		var started uint64

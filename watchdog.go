@@ -1,5 +1,8 @@
 package eventbus
 
+// This file holds the slow-handler watchdog. Each watchShard.mu guards its
+// shard's lists of runs; the watchdog goroutine scans them.
+
 import (
 	"context"
 	"log/slog"
@@ -11,12 +14,12 @@ import (
 
 // WithSlowHandlerThreshold makes the bus report handler runs that take long:
 // a run still going after d is logged once at Warn ("handler slow", with
-// subscription_id, subscription_name, event_type, event_id, adw_id and
-// elapsed) and counted in Metrics.Slow. The run is not interrupted. One
-// watchdog goroutine per bus, started with the first run, notices slow runs
-// within a quarter of d (at least 1ms, at most 1s); no timer or goroutine is
-// started per run. Runs cost about 50 to 80 ns more while it is on. It panics if
-// d <= 0.
+// subscription_id, subscription_name when set, event_type, event_id, adw_id,
+// elapsed and threshold) and counted in Metrics.Slow. The run is not
+// interrupted. One watchdog goroutine per bus, started with the first run,
+// notices slow runs within a quarter of d (at least 1ms, at most 1s); no
+// timer or goroutine is started per run, and each run takes a lock to enter
+// and leave the watchdog's list while it is on. It panics if d <= 0.
 func WithSlowHandlerThreshold(d time.Duration) Option {
 	if d <= 0 {
 		panic("eventbus: WithSlowHandlerThreshold: threshold must be positive")
@@ -61,13 +64,17 @@ func (w *watchdog) init(after time.Duration, shards int) {
 	w.stop = make(chan struct{})
 }
 
-// watchStart records a run that starts now, and starts the watchdog with
-// the first one. The caller holds an accepted event, so Shutdown is not yet
-// waiting for the watchdog.
-func (b *Bus) watchStart(s *subscription, e *Event, start int64, sh int) *runRecord {
+// on reports whether the watchdog is on (WithSlowHandlerThreshold).
+func (w *watchdog) on() bool { return w.after > 0 }
+
+// watchStart records c, a run that starts now, in shard sh, and starts the
+// watchdog with the first one. The caller holds an accepted event, so
+// Shutdown is not yet waiting for the watchdog.
+func (b *Bus) watchStart(c *call, sh int) *runRecord {
 	w := &b.watch
 	w.start.Do(func() { w.done.Go(b.watchLoop) })
 	ws := &w.shards[sh]
+	e := &c.ref.d.e
 	ws.mu.Lock()
 	r := ws.free
 	if r != nil {
@@ -75,7 +82,7 @@ func (b *Bus) watchStart(s *subscription, e *Event, start int64, sh int) *runRec
 	} else {
 		r = new(runRecord)
 	}
-	*r = runRecord{s: s, typ: e.Type, id: e.ID, adwID: e.ADWID, start: start, shard: sh}
+	*r = runRecord{s: c.slot.s, typ: e.Type, id: e.ID, adwID: e.ADWID, start: c.start, shard: sh}
 	r.next = ws.head
 	if ws.head != nil {
 		ws.head.prev = r
@@ -145,7 +152,7 @@ func (b *Bus) watchLoop() {
 			b.reportSlow(&slow[i])
 			slow[i] = slowRun{}
 		}
-		if !live && b.closed.Load() && b.finished() {
+		if !live && b.life.closed.Load() && b.life.finished() {
 			return
 		}
 	}

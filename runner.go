@@ -1,0 +1,276 @@
+package eventbus
+
+// This file holds the runner: the one place where the bus calls a handler.
+// A runner belongs to the goroutine that runs handlers, a publisher or a
+// goroutine of a queue, and is touched by nothing else. run recovers there
+// what the handler leaves behind (a panic, runtime.Goexit), times the run
+// with one clock reading, counts, logs and reports it, passes its lane on,
+// and tells the delivery, in that order.
+
+import (
+	"log/slog"
+	"runtime/debug"
+)
+
+// A runner runs handlers on one goroutine.
+type runner struct {
+	b     *Bus
+	m     *shard     // the counters this goroutine adds to
+	role  runnerRole // whether it may go on with a lane
+	debug bool       // whether Debug logging was on when its current run began
+	last  int64      // the clock reading at which its last run ended; 0: read anew
+	next  runRef     // a queue goroutine's next run: the lane run it continues with
+	// series is how a publisher counts its runs: as one run in flight
+	// for the whole series, and what they delivered added once, when it
+	// lets go of the delivery (which cannot complete before that).
+	series struct {
+		on        bool
+		delivered uint64
+	}
+	// ending is set when a handler or the observer ended the goroutine
+	// with runtime.Goexit: whoever owns the runner must then hand on what
+	// the goroutine holds.
+	ending bool
+}
+
+// A runnerRole says what a runner's goroutine is.
+type runnerRole uint8
+
+const (
+	publisherRole runnerRole = iota // runs its own event's runs, and returns to its caller
+	goroutineRole                   // a worker or async goroutine: goes on with a lane it holds
+)
+
+// A call is one handler run as the runner sees it.
+type call struct {
+	ref        runRef
+	slot       *runSlot  // ref's
+	st         *subStats // the stripe of its subscription's counters this goroutine adds to
+	start, end int64     // clock readings
+	err        error     // nil, or the run's *HandlerError
+	state      callState
+	watch      *runRecord // the watchdog's record of it, when the watchdog is on
+}
+
+// A callState is how far a call got.
+type callState uint8
+
+const (
+	callStarting callState = iota // not begun
+	callSkipped                   // its subscription was removed first: never began
+	callRunning                   // in the handler
+	callReturned                  // the handler returned
+	callPanicked                  // the handler panicked; recovered
+	callExited                    // the handler called runtime.Goexit: the goroutine is ending
+	callDone                      // returned or panicked, and reported
+)
+
+// publisherRunner returns the runner for d's publisher.
+func (b *Bus) publisherRunner(d *delivery) runner {
+	return runner{b: b, m: &b.shards[d.shard], role: publisherRole, last: d.start}
+}
+
+// runOwn runs the runs that fall to the publisher, d.own, one after
+// another, and then lets go of d (see leave).
+func (r *runner) runOwn(d *delivery) {
+	defer r.leave(d)
+	if d.own.end == d.own.next {
+		return
+	}
+	r.debug = r.b.log.Enabled(d.ctx, slog.LevelDebug)
+	r.series.on = true
+	r.m.inFlight.Add(1)
+	for {
+		if d.mode == waitUntilCtx && d.ctx.Err() != nil {
+			return // a caller whose ctx ended starts no handler
+		}
+		i, ok := d.own.claim()
+		if !ok {
+			return
+		}
+		r.run(runRef{d, i})
+	}
+}
+
+// leave hands the publisher's runs that did not start (after runtime.Goexit,
+// or when its ctx ended) to the bus's goroutines, and drops its hold on d.
+func (r *runner) leave(d *delivery) {
+	if r.series.on {
+		r.m.inFlight.Add(-1)
+		r.m.delivered.Add(r.series.delivered)
+		r.series.on, r.series.delivered = false, 0
+	}
+	if r.ending && d.plan == planInline {
+		d.share()
+	}
+	if d.own.left() > 0 {
+		d.own.kind = restRuns
+		r.b.queueFor(runRef{d, d.own.next}).push(&d.own)
+	}
+	if d.plan == planSpread {
+		d.finish()
+	}
+}
+
+// share turns d, which its publisher ran alone, into a delivery like any
+// other, because the publisher's goroutine is ending: what it did not run
+// goes to the bus's goroutines, and whoever finishes last completes d.
+func (d *delivery) share() {
+	d.plan = planSpread
+	d.mode = noWait
+	d.pending.Store(int32(d.own.left()) + 1)
+}
+
+// runChain runs ref and then, as long as they follow, the lane runs that
+// ref and its successors pass on to this goroutine.
+func (r *runner) runChain(ref runRef) {
+	for {
+		r.debug = r.b.log.Enabled(ref.d.ctx, slog.LevelDebug)
+		r.run(ref)
+		if r.next.d == nil {
+			return
+		}
+		ref, r.next = r.next, runRef{}
+		r.b.shards[ref.d.shard].queued.Add(-1) // it waited in its lane
+	}
+}
+
+// run runs ref, or skips it if its subscription is gone.
+func (r *runner) run(ref runRef) {
+	c := call{ref: ref, slot: ref.slot()}
+	defer r.end(&c)
+	s := c.slot.s
+	if s.cancelled.Load() {
+		c.state = callSkipped
+		return
+	}
+	r.begin(&c)
+	if err := s.invoke(ref.d.ctxFor(s), &ref.d.e); err != nil {
+		c.err = newHandlerError(ref, err)
+	}
+	c.state = callReturned
+}
+
+// begin starts the clock and the counters of c.
+func (r *runner) begin(c *call) {
+	if r.last == 0 {
+		r.last = r.b.clock.mono()
+	}
+	c.start = r.last
+	if r.role == goroutineRole {
+		r.m.inFlight.Add(1)
+	}
+	c.st = c.slot.s.stripe(r.m)
+	c.st.started.Add(1)
+	if r.b.watch.on() {
+		c.watch = r.b.watchStart(c, r.m.idx)
+	}
+	c.state = callRunning
+}
+
+// end is deferred by run. It recovers what the handler left behind, reads
+// the clock and reports the run; its own deferred settle then finishes the
+// run, also if the reporting (a logger, the observer) ends the goroutine.
+func (r *runner) end(c *call) {
+	if c.state == callRunning {
+		r.fault(c, recover())
+	}
+	defer r.settle(c)
+	if c.state == callSkipped {
+		return
+	}
+	c.end = r.b.clock.mono()
+	r.last = c.end
+	r.report(c)
+	if c.state != callExited {
+		c.state = callDone
+	}
+}
+
+// fault turns what a handler left behind instead of returning, a recovered
+// panic value or nothing at all (runtime.Goexit), into c's *HandlerError.
+func (r *runner) fault(c *call, v any) {
+	he := newHandlerError(c.ref, errGoexit)
+	c.err = he
+	if v == nil {
+		c.state = callExited // since Go 1.21, panic(nil) recovers a non-nil value
+		return
+	}
+	r.b.m.panics.Add(1)
+	c.st.panics.Add(1)
+	he.Panic, he.Stack, he.Err = v, debug.Stack(), panicError(v)
+	c.state = callPanicked
+}
+
+// report counts, logs and observes a run that began.
+func (r *runner) report(c *call) {
+	c.st.ended(c.end-c.start, c.err)
+	if c.watch != nil {
+		r.b.watchEnd(c.watch)
+	}
+	if c.err != nil {
+		r.b.m.failed.Add(1)
+		r.b.logFailure(c)
+	} else if r.debug {
+		r.b.logRun(slog.LevelDebug, "handler finished", c)
+	}
+	if r.b.obs != nil {
+		r.b.noteRun(c)
+	}
+}
+
+// settle finishes a run: it passes on the lane the run held, updates the
+// bus's counters and tells the delivery, which may complete with it. A
+// goroutine that is ending cannot go on with the lane, so it queues it.
+func (r *runner) settle(c *call) {
+	if c.state != callDone && c.state != callSkipped {
+		r.ending = true
+	}
+	ref := c.ref
+	s, l := c.slot.s, c.slot.lane
+	if l != nil {
+		r.passLane(l)
+	}
+	if s.once {
+		r.b.forget(s)
+	}
+	r.count(c)
+	ref.d.finishRun(ref.i, c.err)
+}
+
+// count updates the bus's counters for c. A publisher counts its series of
+// runs as one in flight, and adds what it delivered when it lets go of
+// the delivery; a queue goroutine counts each run as it ends.
+func (r *runner) count(c *call) {
+	switch {
+	case c.state == callSkipped:
+		r.b.m.skipped.Add(1)
+	case r.role == publisherRole:
+		if c.err == nil {
+			r.series.delivered++
+		}
+	default:
+		r.m.inFlight.Add(-1)
+		if c.err == nil {
+			r.m.delivered.Add(1)
+		}
+	}
+}
+
+// passLane passes lane l on from the run that just ended on this goroutine.
+func (r *runner) passLane(l *lane) {
+	next, ok := l.advance()
+	if !ok {
+		return
+	}
+	if r.role == goroutineRole && !r.ending {
+		r.next = next
+		return
+	}
+	r.b.queueLaneRun(l, next)
+}
+
+// newHandlerError reports err, what run ref's handler returned.
+func newHandlerError(ref runRef, err error) *HandlerError {
+	return &HandlerError{SubscriptionID: ref.sub().id, EventType: ref.d.e.Type, Err: err}
+}
