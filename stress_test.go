@@ -94,16 +94,21 @@ func (s *seenSet) add(p, seq int) {
 
 func (s *seenSet) has(p, seq int) bool { return s.bits[p][seq/64].Load()&(1<<(seq%64)) != 0 }
 
-// TestStress attacks one bus from every side at once: 4 publishers (Publish
-// and PublishAndWait), 20 long-lived subscriptions (sync and async, filtered
-// and not, Once, some failing), and a goroutine that subscribes and
-// unsubscribes throughout. It then accounts for every event exactly.
+// TestStress attacks one bus from every side at once: 4 publishers (Publish,
+// and PublishAndWait with a ctx that never ends, one that can end, and one
+// that ends while it waits), 20 long-lived subscriptions (sync and async,
+// filtered and not, Once, some failing), 2 ordered ones, 2 whose handler
+// ends its goroutine with runtime.Goexit now and then (on a worker, and on
+// an async goroutine), an observer, and a goroutine that subscribes and
+// unsubscribes throughout. The pool is saturated most of the time. It then
+// accounts for every event exactly.
 func TestStress(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stress test skipped in -short mode")
 	}
 	d := stressTime(t)
-	b := newBus(t, eventbus.WithMaxWorkers(4))
+	obs := &tallyObserver{}
+	b := newBus(t, eventbus.WithMaxWorkers(4), eventbus.WithObserver(obs))
 	ctx := context.Background()
 
 	type sub struct {
@@ -176,6 +181,27 @@ func TestStress(t *testing.T) {
 		require.NoError(t, err)
 	}
 
+	// Two subscriptions whose handler calls runtime.Goexit on every 97th
+	// event of a publisher, except on the events a PublishAndWait caller
+	// runs itself (seq%16 == 0), whose goroutine it would end.
+	var goexitRuns, goexits atomic.Int64
+	var cancels sync.Map // the ctx of PublishAndWait calls to end while they wait, by event ID
+	for _, async := range []bool{false, true} {
+		h := func(_ context.Context, e eventbus.Event) error {
+			goexitRuns.Add(1)
+			if cancel, ok := cancels.LoadAndDelete(e.ID); ok {
+				cancel.(context.CancelFunc)()
+			}
+			if _, seq, _ := stressDecode(e); seq%97 == 5 && seq%16 != 0 {
+				goexits.Add(1)
+				runtime.Goexit()
+			}
+			return nil
+		}
+		_, err := subscribeAs(b, async, h)
+		require.NoError(t, err)
+	}
+
 	var tickets atomic.Uint64 // taken before each Publish
 	var churnRuns, churnLate atomic.Int64
 	var churned atomic.Int64
@@ -234,14 +260,10 @@ func TestStress(t *testing.T) {
 		publishers.Go(func() {
 			for seq := 0; seq < stressMaxPerPub && time.Now().Before(deadline); seq++ {
 				e := stressEvent(p, seq, tickets.Add(1))
-				var err error
-				if seq%16 == 0 {
-					err = b.PublishAndWait(ctx, e)
-					if errors.Is(err, errStress) {
-						err = nil
-					}
-				} else {
-					err = b.Publish(ctx, e)
+				err := stressPublish(ctx, b, e, &cancels)
+				var he *eventbus.HandlerError
+				if errors.As(err, &he) {
+					err = nil // failing handlers: counted below
 				}
 				if !assert.NoError(t, err) {
 					return
@@ -301,14 +323,50 @@ func TestStress(t *testing.T) {
 			}
 		}
 	}
-	runs += orderedRuns.Load()
-	failures += orderedFailures
+	runs += orderedRuns.Load() + goexitRuns.Load()
+	failures += orderedFailures + goexits.Load()
+	assert.Equal(t, 2*total, goexitRuns.Load(), "runtime.Goexit ended one run each time, and no other")
 	assert.Equal(t, uint64(runs+churnRuns.Load()), m.Delivered+m.Failed, "every handler run is counted")
 	assert.Equal(t, uint64(failures), m.Failed)
 	assert.Zero(t, m.Panics)
 	assert.Zero(t, m.Queued)
 	assert.Zero(t, m.InFlight)
-	assert.Equal(t, stressSubscribers-4+2, m.Subscribers, "the four Once subscriptions retired")
-	t.Logf("%v: %d events, %d subscriptions, %d churned, %d handler runs, lost=0 duplicated=0",
-		d, total, stressSubscribers+2, churned.Load(), runs+churnRuns.Load())
+	assert.Equal(t, stressSubscribers-4+2+2, m.Subscribers, "the four Once subscriptions retired")
+	assert.Equal(t, total, obs.published.Load(), "the observer heard of every publish")
+	assert.Equal(t, int64(m.Delivered+m.Failed), obs.runs.Load(), "the observer heard of every run")
+	t.Logf("%v: %d events, %d subscriptions, %d churned, %d handler runs, %d Goexits, lost=0 duplicated=0",
+		d, total, stressSubscribers+4, churned.Load(), runs+churnRuns.Load(), goexits.Load())
 }
+
+// stressPublish publishes e, event seq of its publisher: every 16th with
+// PublishAndWait and a ctx that never ends (the caller runs the sync
+// handlers itself), every 16th but 8 with a ctx that can end but does not,
+// every 16th but 4 with a ctx that a handler ends while the caller waits
+// (which returns ctx.Err(), or nil if every run finished first; the
+// handlers run either way), and the rest with Publish.
+func stressPublish(ctx context.Context, b *eventbus.Bus, e eventbus.Event, cancels *sync.Map) error {
+	_, seq, _ := stressDecode(e)
+	switch seq % 16 {
+	case 0:
+		return b.PublishAndWait(ctx, e)
+	case 8:
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		return b.PublishAndWait(ctx, e)
+	case 4:
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		cancels.Store(e.ID, cancel)
+		if err := b.PublishAndWait(ctx, e); !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
+	}
+	return b.Publish(ctx, e)
+}
+
+// tallyObserver counts what it is told.
+type tallyObserver struct{ published, runs atomic.Int64 }
+
+func (o *tallyObserver) Published(context.Context, eventbus.PublishInfo) { o.published.Add(1) }
+func (o *tallyObserver) HandlerDone(context.Context, eventbus.RunInfo)   { o.runs.Add(1) }
