@@ -22,6 +22,11 @@ import (
 // publisher (except through PublishAndWait).
 type Handler func(Event) error
 
+// A ContextHandler is a Handler that also gets a ctx: it runs where a
+// Handler runs, and its ctx follows the rules of an [AsyncHandler]'s (see
+// [Bus.SubscribeContext]).
+type ContextHandler func(ctx context.Context, e Event) error
+
 // An AsyncHandler handles events on a goroutine of the bus's, apart from the
 // publisher and the workers; the bus tracks it until the handler returns and
 // reuses idle goroutines rather than starting one per run. Its ctx carries
@@ -66,6 +71,7 @@ var (
 type Bus struct {
 	log        *slog.Logger
 	obs        Observer
+	starter    RunStarter // obs, when it is one
 	maxWorkers int
 	clock      clock
 
@@ -110,6 +116,7 @@ func New(opts ...Option) *Bus {
 		shards:     make([]shard, shards),
 		shardMask:  shards - 1,
 	}
+	b.starter, _ = c.observer.(RunStarter)
 	for i := range b.shards {
 		b.shards[i].idx = i
 	}
@@ -152,13 +159,29 @@ func (b *Bus) Subscribe(h Handler, opts ...SubscribeOption) (SubscriptionID, err
 // matching event, apart from the publisher and the workers. Idle goroutines
 // are reused; at most WithMaxAsync of them run at once. Via Publish, h's ctx
 // keeps the publisher's values but not its cancellation or deadline; via
-// PublishAndWait it is the caller's ctx. Either way it is also cancelled
-// when Shutdown's deadline passes. Errors as for Subscribe.
+// PublishAndWait it is the caller's ctx, unless the subscription is
+// [Detached]. Either way it is also cancelled when Shutdown's deadline
+// passes. Errors as for Subscribe.
 func (b *Bus) SubscribeAsync(h AsyncHandler, opts ...SubscribeOption) (SubscriptionID, error) {
 	if h == nil {
 		return "", ErrNilHandler
 	}
-	return b.subscribe(&subscription{kind: asyncHandler, async: h}, opts)
+	return b.subscribe(&subscription{kind: asyncHandler, withCtx: h}, opts)
+}
+
+// SubscribeContext registers h like Subscribe (it runs on a worker, or
+// inline WithMaxWorkers(0)), and gives it a ctx by the rules of
+// SubscribeAsync: via Publish, the publisher's values without its
+// cancellation or deadline; via PublishAndWait, the caller's ctx; either way
+// also cancelled when Shutdown's deadline passes. With [Detached] it never
+// follows the caller's cancellation. The ctx lets a handler carry a trace
+// into the calls it makes, and notice Shutdown's deadline. Errors as for
+// Subscribe.
+func (b *Bus) SubscribeContext(h ContextHandler, opts ...SubscribeOption) (SubscriptionID, error) {
+	if h == nil {
+		return "", ErrNilHandler
+	}
+	return b.subscribe(&subscription{kind: contextHandler, withCtx: h}, opts)
 }
 
 // Unsubscribe removes the subscription id and reports whether it existed. No
@@ -184,9 +207,12 @@ func (b *Bus) Publish(ctx context.Context, e Event) error {
 
 // PublishAndWait delivers e like Publish and waits until every matching
 // handler, sync and async, has returned. It returns nil when all succeeded and
-// otherwise errors.Join of one *HandlerError per failed run. If ctx ends first
-// it returns ctx.Err(); the handlers still run to the end, and Drain and Close
-// still wait for them.
+// otherwise errors.Join of one *HandlerError per failed run, in subscription
+// order (sync handlers first). If ctx ends first it returns at once
+// errors.Join(ctx.Err(), the HandlerErrors of the runs that had already
+// failed, a *PendingError naming the runs not finished), so errors.Is(err,
+// context.DeadlineExceeded) holds; the pending runs go on to the end, and
+// Drain and Close still wait for them. [HandlerErrors] lists the failures.
 //
 // When ctx can never end (it has no Done channel, as context.Background), the
 // caller runs its event's sync handlers itself, on its own goroutine, one

@@ -430,7 +430,7 @@ func TestHandlerErrors(t *testing.T) {
 			assert.NotEmpty(t, byID[panicsString].Stack)
 			assert.ErrorIs(t, err, io.ErrUnexpectedEOF, "a panic with an error unwraps to it")
 			assert.Equal(t, io.ErrUnexpectedEOF, byID[panicsErr].Panic)
-			assert.Equal(t, "eventbus: handler "+string(fails)+" on step_failed: boom", byID[fails].Error())
+			assert.Equal(t, "eventbus: handler "+string(fails)+" on step_failed for adw-1: boom", byID[fails].Error())
 
 			m := b.Metrics()
 			assert.Equal(t, uint64(1), m.Published)

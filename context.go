@@ -9,19 +9,39 @@ import (
 	"time"
 )
 
-// contextFor returns the ctx that d's ctx-taking handlers get, and the func
-// that ends it when d completes, if it needs ending. For a caller that
-// waits with a ctx that can end, it is the caller's ctx; otherwise it has
-// the publisher's values but not its cancellation. Either way Shutdown
-// cancels it when it gives up waiting.
-func (b *Bus) contextFor(d *delivery) (context.Context, func()) {
-	if d.nSync == len(d.runs) {
-		return nil, nil // no handler takes a ctx
+// A ctxRule says whose cancellation the ctx of a handler follows.
+type ctxRule uint8
+
+const (
+	callersCtx  ctxRule = iota // a waiting caller's, when its ctx can end
+	detachedCtx                // never the publisher's (Detached)
+)
+
+// contextFor returns the ctxs that d's ctx-taking handlers get, and the
+// func that ends them when d completes, if they need ending. bound is the
+// caller's ctx, for the handlers of a caller that waits with a ctx that can
+// end; detached has the publisher's values but not its cancellation, for
+// the others. Shutdown cancels both when it gives up waiting.
+func (b *Bus) contextFor(d *delivery) (bound, detached context.Context, end func()) {
+	for i := range d.runs {
+		s := d.runs[i].s
+		switch {
+		case !s.kind.takesCtx():
+		case s.ctxRule == detachedCtx, d.mode != waitUntilCtx:
+			if detached == nil {
+				detached = b.detach(d.ctx)
+			}
+		case bound == nil:
+			bound, end = b.bind(d.ctx)
+		}
 	}
-	if d.mode != waitUntilCtx {
-		return b.detach(d.ctx), nil
-	}
-	ctx, cancel := context.WithCancel(d.ctx)
+	return bound, detached, end
+}
+
+// bind returns ctx, ended also when Shutdown gives up, and the func that
+// releases it.
+func (b *Bus) bind(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(b.life.stop, cancel)
 	return &boundCtx{Context: ctx, bus: b}, func() {
 		stop()
@@ -29,11 +49,14 @@ func (b *Bus) contextFor(d *delivery) (context.Context, func()) {
 	}
 }
 
-// ctxFor returns the ctx of s's run: its handler's, or, for a handler that
-// takes none, the publisher's (for logging).
+// ctxFor returns the ctx of s's run: the one its handler gets, or, for a
+// handler that takes none, the publisher's (for logging).
 func (d *delivery) ctxFor(s *subscription) context.Context {
-	if s.kind == syncHandler {
+	switch {
+	case !s.kind.takesCtx():
 		return d.ctx
+	case s.ctxRule == detachedCtx, d.mode != waitUntilCtx:
+		return d.dctx
 	}
 	return d.hctx
 }

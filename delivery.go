@@ -20,7 +20,8 @@ type delivery struct {
 	b     *Bus
 	e     Event
 	ctx   context.Context // the publisher's
-	hctx  context.Context // for the handlers that take a ctx; see handlerCtx
+	hctx  context.Context // for the handlers that take the caller's ctx; see contextFor
+	dctx  context.Context // for the handlers that take a detached one
 	mode  waitMode
 	plan  plan
 	shard int   // the counters the publisher adds to
@@ -115,7 +116,7 @@ func (d *delivery) add(s *subscription) {
 		d.nOrdered++
 	}
 	d.runs = append(d.runs, runSlot{s: s})
-	if s.kind != syncHandler {
+	if !s.kind.sync() {
 		return
 	}
 	if d.nSync < len(d.runs)-1 {
@@ -175,15 +176,20 @@ func (d *delivery) finish() {
 // go on, and d goes to its waiting publisher, or back to the pool.
 func (d *delivery) complete() {
 	g, sh := d.gen, d.shard
-	if d.cancel != nil {
-		d.cancel()
-	}
+	d.endCtx()
 	if d.mode.waits() && d.waiter.CompareAndSwap(waiting, delivered) {
 		d.done <- struct{}{} // buffered: the publisher takes it and recycles d
 	} else {
 		d.recycle()
 	}
 	g.release(sh)
+}
+
+// endCtx ends the ctx that d's handlers got, when it needs ending.
+func (d *delivery) endCtx() {
+	if d.cancel != nil {
+		d.cancel()
+	}
 }
 
 // errs joins the errors of d's failed runs, in run order. Every run must

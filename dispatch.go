@@ -51,10 +51,11 @@ func (b *Bus) publisherRunsSync(mode waitMode) bool {
 // publisher, what the runs returned.
 func (b *Bus) dispatch(d *delivery) (int, error) {
 	d.plan = b.plan(d)
-	switch d.plan {
-	case planNone:
+	if d.plan == planNone {
 		return 0, b.acceptEmpty(d)
-	case planInline:
+	}
+	d.hctx, d.dctx, d.cancel = b.contextFor(d)
+	if d.plan == planInline {
 		return b.runInline(d)
 	}
 	return b.spread(d)
@@ -74,6 +75,7 @@ func (b *Bus) acceptEmpty(d *delivery) error {
 // runInline is planInline's path: accept, run every run here, release.
 func (b *Bus) runInline(d *delivery) (int, error) {
 	if err := d.accept(); err != nil {
+		d.endCtx()
 		d.recycle()
 		return 0, err
 	}
@@ -85,6 +87,7 @@ func (b *Bus) runInline(d *delivery) (int, error) {
 	if d.mode.waits() {
 		err = d.errs()
 	}
+	d.endCtx()
 	g, sh := d.gen, d.shard
 	d.recycle()
 	g.release(sh)
@@ -95,7 +98,7 @@ func (b *Bus) runInline(d *delivery) (int, error) {
 // the async runs, run the publisher's own runs, and wait if the publisher
 // waits.
 func (b *Bus) spread(d *delivery) (int, error) {
-	d.hctx, d.cancel = b.contextFor(d)
+	d.hctx, d.dctx, d.cancel = b.contextFor(d)
 	if err := b.accept(d); err != nil {
 		if d.cancel != nil {
 			d.cancel()

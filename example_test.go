@@ -14,23 +14,37 @@ import (
 	"github.com/adws/eventbus"
 )
 
-// The quick start of README.md.
+// The quick start of README.md: a PublishAndWait with a deadline, in a
+// request path, and the report it returns when a handler is too slow.
 func Example() {
 	bus := eventbus.New()
 	defer bus.Close()
 
-	_, err := bus.Subscribe(func(e eventbus.Event) error {
-		fmt.Println("handled", e.Type)
+	_, _ = bus.Subscribe(func(e eventbus.Event) error {
+		fmt.Println("audit:", e.Type, e.ADWID)
 		return nil
-	}, eventbus.Filter{Types: []eventbus.EventType{eventbus.WorkflowStarted}})
-	if err != nil {
-		log.Fatal(err)
-	}
-	err = bus.PublishAndWait(context.Background(), eventbus.Event{Type: eventbus.WorkflowStarted})
-	fmt.Println("err:", err)
+	}, eventbus.WithName("audit"))
+	_, _ = bus.Subscribe(func(eventbus.Event) error {
+		return errors.New("warehouse unreachable")
+	}, eventbus.WithName("webhook"))
+	release := make(chan struct{})
+	defer close(release) // before Close, which waits for the slow handler
+	_, _ = bus.Subscribe(func(eventbus.Event) error {
+		<-release // slower than the request may wait
+		return nil
+	}, eventbus.WithName("loader"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := bus.PublishAndWait(ctx, eventbus.Event{Type: eventbus.WorkflowFailed, ADWID: "wf-001"})
+	fmt.Println(err)
+	fmt.Println("timed out:", errors.Is(err, context.DeadlineExceeded))
 	// Output:
-	// handled workflow_started
-	// err: <nil>
+	// audit: workflow_failed wf-001
+	// context deadline exceeded
+	// eventbus: handler "webhook" (sub-2) on workflow_failed for wf-001: warehouse unreachable
+	// eventbus: 1 handler run not finished: "loader" (sub-3)
+	// timed out: true
 }
 
 func ExampleNew() {
@@ -124,6 +138,85 @@ func ExampleBus_SubscribeAsync() {
 	}
 	// Output:
 	// archived adw-1
+}
+
+// A ContextHandler gets the publisher's values, a trace id here, and
+// notices Shutdown's deadline, on the worker pool.
+func ExampleBus_SubscribeContext() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(0))
+	defer bus.Close()
+
+	type traceID struct{}
+	_, _ = bus.SubscribeContext(func(ctx context.Context, e eventbus.Event) error {
+		fmt.Println("query warehouse for", e.ADWID, "in trace", ctx.Value(traceID{}))
+		return nil
+	})
+	ctx := context.WithValue(context.Background(), traceID{}, "4bf92f35")
+	_ = bus.Publish(ctx, eventbus.Event{Type: eventbus.StepStarted, ADWID: "adw-7"})
+	// Output:
+	// query warehouse for adw-7 in trace 4bf92f35
+}
+
+// An archive that must not be cut short by the request that published:
+// Detached keeps the caller's values but not its deadline.
+func ExampleDetached() {
+	bus := eventbus.New()
+	defer bus.Close()
+
+	archived := make(chan error, 1)
+	_, _ = bus.SubscribeAsync(func(ctx context.Context, e eventbus.Event) error {
+		<-time.After(50 * time.Millisecond) // slower than the request's 10ms
+		archived <- ctx.Err()
+		return nil
+	}, eventbus.Detached(), eventbus.WithName("archive"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	err := bus.PublishAndWait(ctx, eventbus.Event{Type: eventbus.WorkflowCompleted, ADWID: "adw-7"})
+	fmt.Println(err)
+	fmt.Println("archive ctx:", <-archived)
+	// Output:
+	// context deadline exceeded
+	// eventbus: 1 handler run not finished: "archive" (sub-1) (async)
+	// archive ctx: <nil>
+}
+
+// HandlerErrors lists the failed runs in what PublishAndWait returned.
+func ExampleHandlerErrors() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(0))
+	defer bus.Close()
+
+	_, _ = bus.Subscribe(func(eventbus.Event) error { return errors.New("disk full") }, eventbus.WithName("archive"))
+	_, _ = bus.Subscribe(func(eventbus.Event) error { panic("nil map") }, eventbus.WithName("index"))
+	err := bus.PublishAndWait(context.Background(), eventbus.Event{Type: eventbus.StepCompleted, ADWID: "adw-7"})
+	for _, he := range eventbus.HandlerErrors(err) {
+		fmt.Printf("%s (%s) panicked=%v: %v\n", he.Name, he.SubscriptionID, he.Panic != nil, he.Err)
+	}
+	// Output:
+	// archive (sub-1) panicked=false: disk full
+	// index (sub-2) panicked=true: panic: nil map
+}
+
+// A PendingError names the runs a timed-out PublishAndWait left going.
+func ExamplePendingError() {
+	bus := eventbus.New()
+	defer bus.Close()
+
+	release := make(chan struct{})
+	defer close(release)
+	_, _ = bus.Subscribe(func(eventbus.Event) error { <-release; return nil }, eventbus.WithName("loader"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	err := bus.PublishAndWait(ctx, eventbus.Event{Type: eventbus.StepStarted})
+	var pending *eventbus.PendingError
+	if errors.As(err, &pending) {
+		for _, r := range pending.Runs {
+			fmt.Println("still running:", r.Name, r.SubscriptionID, "async:", r.Async)
+		}
+	}
+	// Output:
+	// still running: loader sub-1 async: false
 }
 
 func ExampleFilter() {
@@ -311,7 +404,7 @@ func ExampleWithLogger() {
 	_ = bus.Publish(context.Background(), eventbus.Event{Type: eventbus.StepCompleted, ADWID: "adw-3"})
 	// Output:
 	// level=DEBUG msg="handler finished" subscription_id=sub-1 subscription_name=timeline event_type=step_completed adw_id=adw-3
-	// level=ERROR msg="handler failed" subscription_id=sub-2 event_type=step_completed adw_id=adw-3 error="eventbus: handler sub-2 on step_completed: disk full"
+	// level=ERROR msg="handler failed" subscription_id=sub-2 event_type=step_completed adw_id=adw-3 error="eventbus: handler sub-2 on step_completed for adw-3: disk full"
 }
 
 func ExampleBus_Metrics() {
@@ -507,6 +600,36 @@ func ExampleWithObserver() {
 	fmt.Println(obs.runs)
 	// Output:
 	// map[archive:3 timeline:3]
+}
+
+// runIDs is an Observer that is also a RunStarter: it gives every run a
+// ctx with an id of its own, as a tracer gives it a span.
+type runIDs struct{ next int }
+
+type runIDKey struct{}
+
+func (o *runIDs) HandlerStart(ctx context.Context, r eventbus.RunInfo) context.Context {
+	o.next++ // WithMaxWorkers(0): one run at a time
+	return context.WithValue(ctx, runIDKey{}, fmt.Sprintf("run-%d", o.next))
+}
+
+func (o *runIDs) Published(context.Context, eventbus.PublishInfo) {}
+
+func (o *runIDs) HandlerDone(ctx context.Context, r eventbus.RunInfo) {
+	fmt.Println("done:", ctx.Value(runIDKey{}), r.Name)
+}
+
+func ExampleRunStarter() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(0), eventbus.WithObserver(&runIDs{}))
+	defer bus.Close()
+	_, _ = bus.SubscribeContext(func(ctx context.Context, e eventbus.Event) error {
+		fmt.Println("handler sees:", ctx.Value(runIDKey{}))
+		return nil
+	}, eventbus.WithName("indexer"))
+	_ = bus.Publish(context.Background(), eventbus.Event{Type: eventbus.StepCompleted})
+	// Output:
+	// handler sees: run-1
+	// done: run-1 indexer
 }
 
 func ExampleWithMaxAsync() {

@@ -34,8 +34,7 @@ func (b *Bus) logFailure(c *call) {
 
 // logRun logs one run at level, with its error and stack if it failed.
 func (b *Bus) logRun(level slog.Level, msg string, c *call) {
-	s, e := c.slot.s, &c.ref.d.e
-	ctx := c.ref.d.ctxFor(s)
+	s, e, ctx := c.slot.s, &c.ref.d.e, c.ctx
 	if !b.log.Enabled(ctx, level) {
 		return
 	}

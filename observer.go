@@ -33,6 +33,19 @@ type Observer interface {
 	HandlerDone(ctx context.Context, r RunInfo)
 }
 
+// A RunStarter is an Observer that is also told as each handler run starts,
+// and hands the handler its ctx. When the bus's Observer implements it, the
+// bus calls HandlerStart once per run, on the goroutine about to run the
+// handler, just before it does (RunInfo then has no Duration or Err). The
+// ctx it returns must be ctx or derive from it: it is the ctx the handler
+// gets (for the kinds that take one), the one its log lines use, and the
+// one HandlerDone is called with. Package otelbus uses it to make the run's
+// span the parent of the spans the handler starts. A panic in it is
+// recovered and logged, and the run goes on with ctx.
+type RunStarter interface {
+	HandlerStart(ctx context.Context, r RunInfo) context.Context
+}
+
 // PublishInfo describes one Publish or PublishAndWait call to an Observer.
 type PublishInfo struct {
 	Event Event // with ID and Timestamp filled in
@@ -52,8 +65,9 @@ type RunInfo struct {
 	Err            error // nil, or the run's *HandlerError
 }
 
-// WithObserver makes the bus report every publish and handler run to o. It
-// panics if o is nil.
+// WithObserver makes the bus report every publish and handler run to o,
+// and, if o is also a [RunStarter], every run as it starts. It panics if o
+// is nil.
 func WithObserver(o Observer) Option {
 	if o == nil {
 		panic("eventbus: WithObserver: nil observer")
@@ -67,19 +81,35 @@ func (b *Bus) notePublished(ctx context.Context, e *Event, mode waitMode, runs i
 	b.obs.Published(ctx, PublishInfo{Event: *e, Wait: mode.waits(), Runs: runs, Err: err})
 }
 
+// noteStart tells the RunStarter that c starts, and returns the ctx it
+// hands back.
+func (b *Bus) noteStart(c *call) (ctx context.Context) {
+	ctx = c.ctx
+	defer b.recoverObserver()
+	if next := b.starter.HandlerStart(ctx, b.runInfo(c)); next != nil {
+		ctx = next
+	}
+	return ctx
+}
+
 // noteRun reports a handler run to the observer.
 func (b *Bus) noteRun(c *call) {
 	defer b.recoverObserver()
-	s, d := c.slot.s, c.ref.d
-	b.obs.HandlerDone(d.ctxFor(s), RunInfo{
+	info := b.runInfo(c)
+	info.Duration, info.Err = time.Duration(c.end-c.start), c.err
+	b.obs.HandlerDone(c.ctx, info)
+}
+
+// runInfo describes c as it starts.
+func (b *Bus) runInfo(c *call) RunInfo {
+	s := c.slot.s
+	return RunInfo{
 		SubscriptionID: s.id,
 		Name:           s.name,
 		Async:          s.kind == asyncHandler,
-		Event:          d.e,
+		Event:          c.ref.d.e,
 		Start:          b.clock.at(c.start),
-		Duration:       time.Duration(c.end - c.start),
-		Err:            c.err,
-	})
+	}
 }
 
 // recoverObserver logs an Observer's panic instead of letting it take the

@@ -142,6 +142,16 @@ func OrderedBy(key func(Event) string) SubscribeOption {
 	return subscribeOptionFunc(func(s *subscription) { s.order = orderBy(key) })
 }
 
+// Detached makes the ctx of a handler that takes one (SubscribeAsync,
+// SubscribeContext) keep the publisher's values but never follow its
+// cancellation or deadline, also through PublishAndWait: only Shutdown's
+// deadline cancels it. Use it for sinks that must outlive the request that
+// published, such as an archive. PublishAndWait still waits for such a run
+// until its own ctx ends, and then reports it pending.
+func Detached() SubscribeOption {
+	return subscribeOptionFunc(func(s *subscription) { s.ctxRule = detachedCtx })
+}
+
 // WithName names a subscription. The name appears in log lines beside the
 // subscription id.
 func WithName(name string) SubscribeOption {

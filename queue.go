@@ -16,10 +16,7 @@ package eventbus
 //   - the bound: at most max goroutines run, plus one for every caller
 //     waiting for the bus (lend); an idle goroutine beyond keepIdle exits.
 
-import (
-	"context"
-	"sync"
-)
+import "sync"
 
 // A queue holds jobs for one kind of goroutine of the bus.
 type queue struct {
@@ -307,36 +304,4 @@ func (q *queue) close() {
 // runtime.Goexit, so that the queue keeps its size.
 func (q *queue) replace(shard int) {
 	q.group.Go(func() { q.b.serve(q, shard) })
-}
-
-// await waits for d to complete, or for d.ctx to end, while lending both
-// queues a goroutine (see PublishAndWait).
-func (b *Bus) await(d *delivery) error {
-	select {
-	case <-d.done:
-		return d.result()
-	default:
-	}
-	if b.maxWorkers > 0 {
-		b.workers.lend()
-		defer b.workers.unlend()
-	}
-	b.async.lend()
-	defer b.async.unlend()
-	select {
-	case <-d.done:
-		return d.result()
-	case <-d.ctx.Done():
-		return d.giveUp(d.ctx)
-	}
-}
-
-// giveUp is a waiting publisher's exit when its ctx ends before d completes.
-func (d *delivery) giveUp(ctx context.Context) error {
-	err := ctx.Err()
-	if !d.waiter.CompareAndSwap(waiting, gaveUp) {
-		<-d.done // d completed meanwhile
-		return d.result()
-	}
-	return err
 }

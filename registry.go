@@ -20,11 +20,12 @@ type subscription struct {
 	id      SubscriptionID
 	name    string
 	kind    handlerKind
-	handler Handler      // kind syncHandler
-	async   AsyncHandler // kind asyncHandler
+	handler Handler                            // kind syncHandler
+	withCtx func(context.Context, Event) error // kinds contextHandler and asyncHandler
 	filters []Filter
 	once    bool
 	order   ordering
+	ctxRule ctxRule // for handlers that take a ctx: whose cancellation it follows
 
 	// Atomic.
 	claimed   atomic.Bool // Once: an accepted event took it
@@ -35,20 +36,28 @@ type subscription struct {
 }
 
 // A handlerKind says which kind of handler a subscription has, and so where
-// its runs happen.
+// its runs happen and whether it takes a ctx.
 type handlerKind uint8
 
 const (
-	syncHandler  handlerKind = iota // Subscribe: on a worker, or inline
-	asyncHandler                    // SubscribeAsync: on an async goroutine
+	syncHandler    handlerKind = iota // Subscribe: on a worker, or inline
+	contextHandler                    // SubscribeContext: like syncHandler, with a ctx
+	asyncHandler                      // SubscribeAsync: on an async goroutine, with a ctx
 )
+
+// sync reports whether runs of the kind happen where sync handlers run: on a
+// worker, or inline.
+func (k handlerKind) sync() bool { return k != asyncHandler }
+
+// takesCtx reports whether handlers of the kind take a ctx.
+func (k handlerKind) takesCtx() bool { return k != syncHandler }
 
 // invoke calls s's handler. ctx is used only by handlers that take one.
 func (s *subscription) invoke(ctx context.Context, e *Event) error {
 	if s.kind == syncHandler {
 		return s.handler(*e)
 	}
-	return s.async(ctx, *e)
+	return s.withCtx(ctx, *e)
 }
 
 // A registry is one immutable version of the subscription list.

@@ -8,6 +8,7 @@ package eventbus
 // and tells the delivery, in that order.
 
 import (
+	"context"
 	"log/slog"
 	"runtime/debug"
 )
@@ -44,10 +45,11 @@ const (
 // A call is one handler run as the runner sees it.
 type call struct {
 	ref        runRef
-	slot       *runSlot  // ref's
-	st         *subStats // the stripe of its subscription's counters this goroutine adds to
-	start, end int64     // clock readings
-	err        error     // nil, or the run's *HandlerError
+	ctx        context.Context // the handler's, or the publisher's for a handler that takes none
+	slot       *runSlot        // ref's
+	st         *subStats       // the stripe of its subscription's counters this goroutine adds to
+	start, end int64           // clock readings
+	err        error           // nil, or the run's *HandlerError
 	state      callState
 	watch      *runRecord // the watchdog's record of it, when the watchdog is on
 }
@@ -145,7 +147,7 @@ func (r *runner) run(ref runRef) {
 		return
 	}
 	r.begin(&c)
-	if err := s.invoke(ref.d.ctxFor(s), &ref.d.e); err != nil {
+	if err := s.invoke(c.ctx, &ref.d.e); err != nil {
 		c.err = newHandlerError(ref, err)
 	}
 	c.state = callReturned
@@ -166,6 +168,10 @@ func (r *runner) begin(c *call) {
 		c.watch = r.b.watchStart(c, r.m.idx)
 	}
 	c.state = callRunning
+	c.ctx = c.ref.d.ctxFor(c.slot.s)
+	if r.b.starter != nil {
+		c.ctx = r.b.noteStart(c)
+	}
 }
 
 // end is deferred by run. It recovers what the handler left behind, reads
@@ -272,5 +278,6 @@ func (r *runner) passLane(l *lane) {
 
 // newHandlerError reports err, what run ref's handler returned.
 func newHandlerError(ref runRef, err error) *HandlerError {
-	return &HandlerError{SubscriptionID: ref.sub().id, EventType: ref.d.e.Type, Err: err}
+	s, e := ref.sub(), &ref.d.e
+	return &HandlerError{SubscriptionID: s.id, Name: s.name, EventType: e.Type, EventID: e.ID, ADWID: e.ADWID, Err: err}
 }

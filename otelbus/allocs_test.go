@@ -31,9 +31,9 @@ func TestAllocations(t *testing.T) {
 	}{
 		{name: "Published/noop", call: func(o *otelbus.Observer, ctx context.Context) { o.Published(ctx, pub) }},
 		{name: "Published/sdk", sdk: true, call: func(o *otelbus.Observer, ctx context.Context) { o.Published(ctx, pub) }},
-		{name: "HandlerDone/noop", call: func(o *otelbus.Observer, ctx context.Context) { o.HandlerDone(ctx, run) }, max: 7},
-		{name: "HandlerDone/sdk", sdk: true, call: func(o *otelbus.Observer, ctx context.Context) { o.HandlerDone(ctx, run) }, max: 12},
-		{name: "HandlerDone/sdk/failed", sdk: true, call: func(o *otelbus.Observer, ctx context.Context) { o.HandlerDone(ctx, failed) }, max: 25},
+		{name: "run/noop", call: func(o *otelbus.Observer, ctx context.Context) { observeRun(o, ctx, run) }, max: 7},
+		{name: "run/sdk", sdk: true, call: func(o *otelbus.Observer, ctx context.Context) { observeRun(o, ctx, run) }, max: 13},
+		{name: "run/sdk/failed", sdk: true, call: func(o *otelbus.Observer, ctx context.Context) { observeRun(o, ctx, failed) }, max: 26},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			o, ctx := benchObserver(t, tt.sdk)

@@ -37,7 +37,8 @@ func TestCacheBound(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for i := range kinds {
-				o.HandlerDone(context.Background(), testRun("group-"+strconv.Itoa(i)))
+				r := testRun("group-" + strconv.Itoa(i))
+				o.HandlerDone(o.HandlerStart(context.Background(), r), r)
 			}
 		})
 	}

@@ -22,11 +22,16 @@
 //
 // Every handler run gets a span named "process <event type>", of kind
 // Consumer, that starts and ends when the run did ([eventbus.RunInfo] Start
-// and Start+Duration). Its parent is the span in the ctx given to Publish or
-// PublishAndWait, so a trace goes on across the bus: the bus hands that ctx
-// (or, for an async handler fed by Publish, a ctx with its values) to
-// [Observer.HandlerDone]. That holds for fire-and-forget Publish too, even
-// when the publisher's span has ended before the handler runs. A publisher
+// and Start+Duration). The Observer is an [eventbus.RunStarter]: the bus
+// calls [Observer.HandlerStart] as each run starts, with the ctx given to
+// Publish or PublishAndWait (or, for a handler fed by Publish, a ctx with
+// its values), and the span starts there, as a child of the span in that
+// ctx, so a trace goes on across the bus. That holds for fire-and-forget
+// Publish too, even when the publisher's span has ended before the handler
+// runs. The ctx HandlerStart returns carries the run's span, and the bus
+// hands it to the handler (SubscribeContext and SubscribeAsync handlers):
+// the spans a handler starts from its ctx are children of the run's span.
+// [Observer.HandlerDone] ends the span. A publisher
 // without a span gets runs that start traces of their own. The Observer makes
 // no span for the publish itself: to have one, start a Producer span
 // ("send <event type>", as the conventions name it) around Publish.
@@ -52,12 +57,11 @@
 // event stamped at the run's end, with exception.type, exception.message and,
 // for a panic, exception.stacktrace: the stack where it panicked.
 //
-// The span is made after the run, from what the bus reports, because an
-// Observer cannot change the ctx a handler gets. So spans that the handler
-// starts itself are children of the publisher's span, siblings of the run's
-// span, not its children; and a sync handler, which gets no ctx, cannot
-// reach the publisher's span at all. An async handler that wants a live span
-// of its own starts it from the ctx it is given.
+// A plain Subscribe handler gets no ctx, so it cannot start child spans: use
+// SubscribeContext for a handler that calls out and should carry the trace.
+// When the tracer produces no span to propagate (a no-op provider, or the
+// global one before an SDK is installed) and the publisher's ctx has none
+// either, the handler gets the publisher's ctx unchanged.
 //
 // # Metrics
 //

@@ -66,7 +66,7 @@ func Example() {
 	}
 	printMetrics(rm)
 	// Output:
-	// PublishAndWait: eventbus: handler sub-2 on step_failed: warehouse unreachable
+	// PublishAndWait: eventbus: handler "loader" (sub-2) on step_failed for adw-7: warehouse unreachable
 	// span "process step_started" consumer, child of "send step_started", status Unset
 	//   eventbus.subscription.id=sub-1 messaging.consumer.group.name=audit messaging.destination.name=step_started messaging.message.conversation_id=adw-7 messaging.operation.name=process messaging.operation.type=process messaging.system=eventbus
 	// span "process step_failed" consumer, child of "send step_failed", status Unset

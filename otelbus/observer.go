@@ -52,7 +52,10 @@ type Observer struct {
 	publishes cache[publishKey, measureOpts]
 }
 
-var _ eventbus.Observer = (*Observer)(nil)
+var (
+	_ eventbus.Observer   = (*Observer)(nil)
+	_ eventbus.RunStarter = (*Observer)(nil)
+)
 
 // New returns an Observer that creates spans with the tracer provider and
 // instruments with the meter provider that opts name (default: the global
@@ -117,13 +120,41 @@ func (o *Observer) Published(ctx context.Context, p eventbus.PublishInfo) {
 	o.sent.Int64Counter.Add(ctx, 1, o.publishes.get(k, newPublishOpts).add...)
 }
 
-// HandlerDone records one handler run: a span, after the fact, from r.Start
-// to r.Start+r.Duration, as a child of the span in ctx (the publisher's), and
-// its duration in messaging.process.duration; a failed run also counts in
-// eventbus.handler.failures and its span gets error.type, an exception event
-// and an error status. The bus calls it on the goroutine that ran the
-// handler, right after it returned. It blocks only as long as the providers'
-// span processors and instruments do.
+// HandlerStart starts the span of one handler run, at r.Start, as a child
+// of the span in ctx (the publisher's), and returns ctx with the run's span
+// in it: the handler gets that ctx (SubscribeContext and SubscribeAsync
+// handlers), so the spans it starts itself are children of the run's span.
+// The attributes that runs share go in at the start, for samplers to see.
+// When the span has nothing to propagate (no tracer, or a no-op one), it
+// returns ctx itself and allocates nothing. The bus calls it on the
+// goroutine about to run the handler.
+func (o *Observer) HandlerStart(ctx context.Context, r eventbus.RunInfo) context.Context {
+	if o.tracer == nil {
+		return ctx
+	}
+	re := o.runs.get(runKey{typ: r.Event.Type, group: groupName(&r)}, newRunEntry)
+	sctx, span := o.tracer.Start(ctx, re.spanName, kindConsumer, trace.WithTimestamp(r.Start), re.spanAttrs)
+	if !span.SpanContext().IsValid() {
+		span.End()
+		return ctx
+	}
+	return &runCtx{Context: sctx, span: span}
+}
+
+// runCtx is the ctx HandlerStart returns: the run's span in the
+// publisher's ctx, marked so that HandlerDone ends that span and no other.
+type runCtx struct {
+	context.Context
+	span trace.Span
+}
+
+// HandlerDone ends the span that HandlerStart started for the run, at
+// r.Start+r.Duration, and records the run's duration in
+// messaging.process.duration; a failed run also counts in
+// eventbus.handler.failures and its span gets error.type, an exception
+// event and an error status. The bus calls it on the goroutine that ran the
+// handler, right after it returned. It blocks only as long as the
+// providers' span processors and instruments do.
 func (o *Observer) HandlerDone(ctx context.Context, r eventbus.RunInfo) {
 	if o.tracer == nil {
 		return
@@ -135,7 +166,9 @@ func (o *Observer) HandlerDone(ctx context.Context, r eventbus.RunInfo) {
 		k.errType = f.errType
 	}
 	re := o.runs.get(k, newRunEntry)
-	o.span(ctx, &r, re, &f)
+	if rc, ok := ctx.(*runCtx); ok {
+		endSpan(rc.span, &r, &f)
+	}
 	o.duration.Float64Histogram.Record(ctx, r.Duration.Seconds(), re.rec...)
 	if r.Err != nil {
 		o.failures.Add(ctx, 1, re.add...)
@@ -144,19 +177,20 @@ func (o *Observer) HandlerDone(ctx context.Context, r eventbus.RunInfo) {
 
 var kindConsumer = trace.WithSpanKind(trace.SpanKindConsumer)
 
-// span records the span of run r, which failed as f says, if at all. The
-// attributes that runs share go in at the start, for samplers to see; the
-// run's own (subscription id, message id, conversation id) only once the
-// span turns out to record, which keeps a no-op tracer cheap.
-func (o *Observer) span(ctx context.Context, r *eventbus.RunInfo, re *runEntry, f *failure) {
-	_, span := o.tracer.Start(ctx, re.spanName, kindConsumer, trace.WithTimestamp(r.Start), re.spanAttrs)
+// endSpan ends the span of run r, which failed as f says, if at all. The
+// run's own attributes (subscription id, message id, conversation id, error
+// type) go in only if the span records, which keeps an unsampled span cheap.
+func endSpan(span trace.Span, r *eventbus.RunInfo, f *failure) {
 	end := trace.WithTimestamp(r.Start.Add(r.Duration))
 	if span.IsRecording() {
-		own := make([]attribute.KeyValue, 2, 3)
+		own := make([]attribute.KeyValue, 2, 4)
 		own[0] = keySubscriptionID.String(string(r.SubscriptionID))
 		own[1] = semconv.MessagingMessageID(r.Event.ID.String())
 		if r.Event.ADWID != "" {
 			own = append(own, semconv.MessagingMessageConversationID(r.Event.ADWID))
+		}
+		if f.cause != nil {
+			own = append(own, semconv.ErrorTypeKey.String(f.errType))
 		}
 		span.SetAttributes(own...)
 		if f.cause != nil {

@@ -10,46 +10,66 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/adws/eventbus"
 )
 
+// A handler kind, for the span tests.
+type kind int
+
+const (
+	plain kind = iota
+	withCtx
+	async
+)
+
+// subscribeKind subscribes h as a handler of kind k; a plain one gets no ctx
+// and passes h context.Background().
+func subscribeKind(bus *eventbus.Bus, k kind, h func(context.Context, eventbus.Event) error) error {
+	var err error
+	switch k {
+	case plain:
+		_, err = bus.Subscribe(func(e eventbus.Event) error { return h(context.Background(), e) })
+	case withCtx:
+		_, err = bus.SubscribeContext(h)
+	case async:
+		_, err = bus.SubscribeAsync(h)
+	}
+	return err
+}
+
 // Every run's span is a child of the publisher's span, whichever way the
 // event travelled: fire-and-forget to a worker, inline, to an async
 // handler, or through PublishAndWait; also when the publisher's span ended
-// before the handler ran.
+// before the handler ran. A handler that takes a ctx finds the run's span
+// in it.
 func TestSpanParent(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		workers int
-		async   bool
+		kind    kind
 		wait    bool
 	}{
 		{name: "Publish/sync/workers", workers: 2},
 		{name: "Publish/sync/inline", workers: 0},
-		{name: "Publish/async", workers: 2, async: true},
+		{name: "Publish/context/workers", workers: 2, kind: withCtx},
+		{name: "Publish/context/inline", workers: 0, kind: withCtx},
+		{name: "Publish/async", workers: 2, kind: async},
 		{name: "PublishAndWait/sync/workers", workers: 2, wait: true},
 		{name: "PublishAndWait/sync/inline", workers: 0, wait: true},
-		{name: "PublishAndWait/async", workers: 2, async: true, wait: true},
+		{name: "PublishAndWait/context/workers", workers: 2, kind: withCtx, wait: true},
+		{name: "PublishAndWait/async", workers: 2, kind: async, wait: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			bus := h.bus(t, eventbus.WithMaxWorkers(tt.workers))
 			seen := make(chan trace.SpanContext, 1)
-			if tt.async {
-				_, err := bus.SubscribeAsync(func(ctx context.Context, e eventbus.Event) error {
-					seen <- trace.SpanContextFromContext(ctx)
-					return nil
-				})
-				require.NoError(t, err)
-			} else {
-				_, err := bus.Subscribe(func(eventbus.Event) error {
-					seen <- trace.SpanContext{}
-					return nil
-				})
-				require.NoError(t, err)
-			}
+			require.NoError(t, subscribeKind(bus, tt.kind, func(ctx context.Context, _ eventbus.Event) error {
+				seen <- trace.SpanContextFromContext(ctx)
+				return nil
+			}))
 
 			ctx, cancel := context.WithCancel(context.Background())
 			ctx, parent := h.tracer.Start(ctx, "send step_started", trace.WithSpanKind(trace.SpanKindProducer))
@@ -61,13 +81,13 @@ func TestSpanParent(t *testing.T) {
 			parent.End()
 			cancel() // a fire-and-forget publisher may be gone before its handlers run
 			require.NoError(t, bus.Drain(context.Background()))
-			if sc := <-seen; tt.async {
-				assert.Equal(t, parent.SpanContext(), sc, "the async handler's ctx carries the publisher's span")
-			}
-
+			sc := <-seen
 			spans := h.processSpans()
 			require.Len(t, spans, 1)
 			got := spans[0]
+			if tt.kind != plain {
+				assert.Equal(t, got.SpanContext(), sc, "the handler's ctx carries the run's span")
+			}
 			assert.Equal(t, "process step_started", got.Name())
 			assert.Equal(t, trace.SpanKindConsumer, got.SpanKind())
 			assert.Equal(t, parent.SpanContext().TraceID(), got.SpanContext().TraceID(), "same trace")
@@ -102,13 +122,15 @@ func TestSpanOfRunInfo(t *testing.T) {
 	start := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	id := uuid.MustParse("6f1c0d8e-5a4b-4c3d-8e2f-1a2b3c4d5e6f")
 	ctx, parent := h.tracer.Start(context.Background(), "send")
-	h.obs.HandlerDone(ctx, eventbus.RunInfo{
+	run := eventbus.RunInfo{
 		SubscriptionID: "sub-7",
 		Name:           "indexer",
 		Event:          eventbus.Event{ID: id, ADWID: "adw-42", Type: "order_placed"},
 		Start:          start,
-		Duration:       1500 * time.Microsecond,
-	})
+	}
+	ctx = h.obs.HandlerStart(ctx, run)
+	run.Duration = 1500 * time.Microsecond
+	h.obs.HandlerDone(ctx, run)
 	parent.End()
 
 	spans := h.processSpans()
@@ -134,12 +156,41 @@ func TestSpanOfRunInfo(t *testing.T) {
 
 	// Without a name, the group is the subscription id; without an ADWID,
 	// there is no conversation id.
-	h.obs.HandlerDone(context.Background(), eventbus.RunInfo{
-		SubscriptionID: "sub-8", Event: eventbus.Event{ID: id, Type: "order_placed"}, Start: start,
-	})
+	run = eventbus.RunInfo{SubscriptionID: "sub-8", Event: eventbus.Event{ID: id, Type: "order_placed"}, Start: start}
+	h.obs.HandlerDone(h.obs.HandlerStart(context.Background(), run), run)
 	s = h.processSpans()[1]
 	assert.Equal(t, "sub-8", attrs(s)["messaging.consumer.group.name"])
 	assert.NotContains(t, attrs(s), "messaging.message.conversation_id")
+}
+
+// The spans a handler starts itself, with the ctx the bus gave it, are
+// children of the run's span, for every kind of handler that takes a ctx.
+func TestHandlerSpansAreChildrenOfTheRun(t *testing.T) {
+	for _, k := range []kind{withCtx, async} {
+		h := newHarness(t)
+		bus := h.bus(t)
+		require.NoError(t, subscribeKind(bus, k, func(ctx context.Context, _ eventbus.Event) error {
+			_, span := h.tracer.Start(ctx, "query warehouse")
+			span.End()
+			return nil
+		}))
+		ctx, parent := h.tracer.Start(context.Background(), "send")
+		require.NoError(t, bus.PublishAndWait(ctx, eventbus.Event{Type: eventbus.StepStarted}))
+		parent.End()
+		var run, query sdktrace.ReadOnlySpan
+		for _, s := range h.spans.Ended() {
+			switch s.Name() {
+			case "process step_started":
+				run = s
+			case "query warehouse":
+				query = s
+			}
+		}
+		require.NotNil(t, run)
+		require.NotNil(t, query)
+		assert.Equal(t, run.SpanContext().SpanID(), query.Parent().SpanID(), "kind %d", k)
+		assert.Equal(t, parent.SpanContext().SpanID(), run.Parent().SpanID())
+	}
 }
 
 // The span of a real run names the event the handler got.
