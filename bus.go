@@ -133,12 +133,30 @@ func New(opts ...Option) *Bus {
 	return b
 }
 
-var defaultBus = sync.OnceValue(func() *Bus { return New() })
+var defaultBus atomic.Pointer[Bus]
 
-// Default returns the process-wide Bus, created with default options on first
-// use. It is safe for concurrent first use. Do not close it unless the process
-// is exiting: it is never recreated.
-func Default() *Bus { return defaultBus() }
+// Default returns the process-wide Bus: the one SetDefault set, or else one
+// created with default options on first use (New starts no goroutine, so a
+// bus that loses a race to be first is simply dropped). It is safe for
+// concurrent use. Do not close it unless the process is exiting: a closed
+// default is not recreated.
+func Default() *Bus {
+	if b := defaultBus.Load(); b != nil {
+		return b
+	}
+	defaultBus.CompareAndSwap(nil, New())
+	return defaultBus.Load()
+}
+
+// SetDefault makes b the bus that Default returns, as slog.SetDefault does
+// for loggers. It does not close the previous default. It panics if b is
+// nil.
+func SetDefault(b *Bus) {
+	if b == nil {
+		panic("eventbus: SetDefault: nil bus")
+	}
+	defaultBus.Store(b)
+}
 
 // MaxWorkers returns the number of worker goroutines that run sync handlers;
 // zero means they run inline in the publisher.

@@ -80,7 +80,7 @@ func TestEventJSON(t *testing.T) {
 		"source": "planner",
 		"severity": "ERROR",
 		"message": "step 3 failed",
-		"timestamp": "2026-11-26T09:30:00Z",
+		"timestamp": "2026-11-26T09:30:00.000000000Z",
 		"data": {"step": "load"}
 	}`, string(raw))
 
@@ -372,6 +372,17 @@ func TestDefault(t *testing.T) {
 		assert.Same(t, got[0], b)
 	}
 	assert.Equal(t, 10, got[0].MaxWorkers())
+}
+
+// SetDefault replaces the bus Default returns, and refuses nil.
+func TestSetDefault(t *testing.T) {
+	prev := eventbus.Default()
+	t.Cleanup(func() { eventbus.SetDefault(prev) })
+	b := newBus(t, eventbus.WithMaxWorkers(0))
+	eventbus.SetDefault(b)
+	assert.Same(t, b, eventbus.Default())
+	assert.PanicsWithValue(t, "eventbus: SetDefault: nil bus", func() { eventbus.SetDefault(nil) })
+	assert.Same(t, b, eventbus.Default())
 }
 
 // PublishAndWait joins one *HandlerError per failed run, whether the runs

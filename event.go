@@ -29,25 +29,47 @@ const (
 	ToolReturned      EventType = "tool_returned"
 )
 
-// A Severity is the importance of an Event. The zero value is SeverityDebug.
+// A Severity is the importance of an Event. Its values are those of
+// [log/slog]'s levels, so slog.Level(sev) is the matching log level, and
+// the zero Severity is SeverityInfo: an event built without one is INFO.
 type Severity int8
 
 // Severities, from least to most important.
 const (
-	SeverityDebug Severity = iota
-	SeverityInfo
-	SeverityWarning
-	SeverityError
-	SeverityCritical
+	SeverityDebug    Severity = -4 // slog.LevelDebug
+	SeverityInfo     Severity = 0  // slog.LevelInfo
+	SeverityWarning  Severity = 4  // slog.LevelWarn
+	SeverityError    Severity = 8  // slog.LevelError
+	SeverityCritical Severity = 12
 )
 
-var severityNames = [...]string{"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+// severities lists the defined severities with their names, in order.
+var severities = [...]struct {
+	s    Severity
+	name string
+}{
+	{SeverityDebug, "DEBUG"},
+	{SeverityInfo, "INFO"},
+	{SeverityWarning, "WARNING"},
+	{SeverityError, "ERROR"},
+	{SeverityCritical, "CRITICAL"},
+}
+
+// name returns the name of s, or false for a value outside the defined set.
+func (s Severity) name() (string, bool) {
+	for _, d := range severities {
+		if d.s == s {
+			return d.name, true
+		}
+	}
+	return "", false
+}
 
 // String returns the name of s: "DEBUG", "INFO", "WARNING", "ERROR" or
 // "CRITICAL", and "Severity(n)" for a value outside that set.
 func (s Severity) String() string {
-	if s.valid() {
-		return severityNames[s]
+	if name, ok := s.name(); ok {
+		return name
 	}
 	return "Severity(" + strconv.Itoa(int(s)) + ")"
 }
@@ -56,20 +78,23 @@ func (s Severity) String() string {
 // returns an error wrapping [ErrInvalidEvent] for a value outside the defined set,
 // so an unknown severity never reaches the wire.
 func (s Severity) MarshalText() ([]byte, error) {
-	if !s.valid() {
+	name, ok := s.name()
+	if !ok {
 		return nil, fmt.Errorf("%w: unknown severity %d", ErrInvalidEvent, int8(s))
 	}
-	return []byte(severityNames[s]), nil
+	return []byte(name), nil
 }
 
 // UnmarshalText implements [encoding.TextUnmarshaler]. It accepts the names that
-// String returns, in any case, and "WARN" for SeverityWarning. Any other text
-// returns an error wrapping [ErrInvalidEvent] and leaves s unchanged.
+// String returns, in any case, and "WARN" for SeverityWarning, as Python's
+// logging writes it. Any other text returns an error wrapping
+// [ErrInvalidEvent] and leaves s unchanged. (In an Event's JSON, a missing or
+// null severity leaves the zero value: INFO.)
 func (s *Severity) UnmarshalText(text []byte) error {
 	name := string(text)
-	for i, n := range severityNames {
-		if strings.EqualFold(name, n) {
-			*s = Severity(i)
+	for _, d := range severities {
+		if strings.EqualFold(name, d.name) {
+			*s = d.s
 			return nil
 		}
 	}
@@ -80,11 +105,18 @@ func (s *Severity) UnmarshalText(text []byte) error {
 	return fmt.Errorf("%w: unknown severity %q", ErrInvalidEvent, text)
 }
 
-func (s Severity) valid() bool { return s >= SeverityDebug && s <= SeverityCritical }
+// valid reports whether s is one of the defined severities.
+func (s Severity) valid() bool {
+	_, ok := s.name()
+	return ok
+}
 
 // An Event is one thing that happened in a workflow. It is a value: the bus
 // hands each handler its own copy of the struct, but Data is a map that all
 // handlers of the event share, so handlers must treat it as read-only.
+//
+// Its JSON, which the Python services of the same workflow system exchange,
+// is described at [Event.MarshalJSON] and [Event.UnmarshalJSON].
 type Event struct {
 	ID        uuid.UUID      `json:"id"`         // assigned on publish when zero
 	ADWID     string         `json:"adw_id"`     // workflow id
@@ -107,6 +139,14 @@ func (e Event) Validate() error {
 		return fmt.Errorf("%w: unknown severity %d", ErrInvalidEvent, int8(e.Severity))
 	}
 	return nil
+}
+
+// NewEvent returns an event of type t for workflow adwID with a fresh ID,
+// the current time and severity INFO, so that its ID is known before it is
+// published; set the other fields on the result. Publish keeps an ID and a
+// Timestamp that are set.
+func NewEvent(t EventType, adwID string) Event {
+	return Event{ID: newID(), ADWID: adwID, Type: t, Severity: SeverityInfo, Timestamp: time.Now()}
 }
 
 // newID returns a random (version 4) UUID without allocating. Its 122 random

@@ -2,6 +2,7 @@ package eventbus_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/adws/eventbus"
 )
@@ -34,7 +37,7 @@ func Example() {
 		return nil
 	}, eventbus.WithName("loader"))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	err := bus.PublishAndWait(ctx, eventbus.Event{Type: eventbus.WorkflowFailed, ADWID: "wf-001"})
 	fmt.Println(err)
@@ -86,6 +89,76 @@ func ExampleDefault() {
 	}
 	// Output:
 	// default bus got step_started
+}
+
+// A service sets its configured bus as the default at start, so that
+// packages that only call Default use it.
+func ExampleSetDefault() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(0))
+	defer bus.Close()
+	prev := eventbus.Default()
+	eventbus.SetDefault(bus)
+	defer eventbus.SetDefault(prev)
+
+	_, _ = eventbus.Default().Subscribe(func(e eventbus.Event) error {
+		fmt.Println("inline:", e.Type)
+		return nil
+	})
+	_ = eventbus.Default().Publish(context.Background(), eventbus.Event{Type: eventbus.ToolCalled})
+	// Output:
+	// inline: tool_called
+}
+
+// NewEvent gives an event its ID before it is published, to log it or to
+// return it to a caller.
+func ExampleNewEvent() {
+	bus := eventbus.New(eventbus.WithMaxWorkers(0))
+	defer bus.Close()
+	var got uuid.UUID
+	_, _ = bus.Subscribe(func(e eventbus.Event) error { got = e.ID; return nil })
+
+	e := eventbus.NewEvent(eventbus.StepStarted, "adw-7")
+	e.Message = "load"
+	_ = bus.Publish(context.Background(), e)
+	fmt.Println("same ID:", got == e.ID, "severity:", e.Severity)
+	// Output:
+	// same ID: true severity: INFO
+}
+
+// An event as a Python service writes it decodes to the same Event: a
+// naive timestamp is UTC, an enum name is the built-in type, a null
+// severity is INFO.
+func ExampleEvent_UnmarshalJSON() {
+	doc := `{"id": "6f1c7a52-8a3e-4a8e-9c55-0d8f5b1e2a11", "adw_id": "wf-001", "event_type": "WORKFLOW_STARTED",
+		"severity": null, "message": "started", "timestamp": "2026-12-04 21:52:15.123456"}`
+	var e eventbus.Event
+	if err := json.Unmarshal([]byte(doc), &e); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(e.Type, e.Severity, e.Timestamp)
+	out, _ := json.Marshal(e)
+	fmt.Println(string(out))
+	// Output:
+	// workflow_started INFO 2026-12-04 21:52:15.123456 +0000 UTC
+	// {"id":"6f1c7a52-8a3e-4a8e-9c55-0d8f5b1e2a11","adw_id":"wf-001","event_type":"workflow_started","source":"","severity":"INFO","message":"started","timestamp":"2026-12-04T21:52:15.123456000Z"}
+}
+
+func ExampleEventType_Canonical() {
+	fmt.Println(eventbus.EventType("WORKFLOW_STARTED").Canonical() == eventbus.WorkflowStarted)
+	fmt.Println(eventbus.EventType("order_placed").Canonical())
+	// Output:
+	// true
+	// order_placed
+}
+
+func ExampleParseTimestamp() {
+	for _, s := range []string{"2026-12-04T23:52:15.5+02:00", "2026-12-04 21:52:15.5"} {
+		t, err := eventbus.ParseTimestamp(s)
+		fmt.Println(t.UTC(), err)
+	}
+	// Output:
+	// 2026-12-04 21:52:15.5 +0000 UTC <nil>
+	// 2026-12-04 21:52:15.5 +0000 UTC <nil>
 }
 
 func ExampleBus_Subscribe() {
@@ -163,9 +236,9 @@ func ExampleDetached() {
 	bus := eventbus.New()
 	defer bus.Close()
 
-	archived := make(chan error, 1)
+	release, archived := make(chan struct{}), make(chan error, 1)
 	_, _ = bus.SubscribeAsync(func(ctx context.Context, e eventbus.Event) error {
-		<-time.After(50 * time.Millisecond) // slower than the request's 10ms
+		<-release // slower than the request's 10ms
 		archived <- ctx.Err()
 		return nil
 	}, eventbus.Detached(), eventbus.WithName("archive"))
@@ -174,6 +247,7 @@ func ExampleDetached() {
 	defer cancel()
 	err := bus.PublishAndWait(ctx, eventbus.Event{Type: eventbus.WorkflowCompleted, ADWID: "adw-7"})
 	fmt.Println(err)
+	close(release) // the request is over
 	fmt.Println("archive ctx:", <-archived)
 	// Output:
 	// context deadline exceeded

@@ -60,9 +60,13 @@ func stressEvent(p, seq int, ticket uint64) eventbus.Event {
 		ID:       id,
 		ADWID:    "adw-" + string(rune('a'+p)),
 		Type:     stressTypeNames[seq%stressTypes],
-		Severity: eventbus.Severity(seq % 5),
+		Severity: stressSeverities[seq%len(stressSeverities)],
 		Source:   "stress",
 	}
+}
+
+var stressSeverities = [...]eventbus.Severity{
+	eventbus.SeverityDebug, eventbus.SeverityInfo, eventbus.SeverityWarning, eventbus.SeverityError, eventbus.SeverityCritical,
 }
 
 func stressDecode(e eventbus.Event) (p, seq int, ticket uint64) {

@@ -36,7 +36,7 @@ const lowerHex = "0123456789abcdef"
 // encoding/json: an unknown severity, a timestamp that RFC 3339 cannot
 // express, or Data holding a type the fast path does not handle.
 func appendEvent(dst []byte, e *eventbus.Event) ([]byte, bool) {
-	if e.Severity < eventbus.SeverityDebug || e.Severity > eventbus.SeverityCritical {
+	if !knownSeverity(e.Severity) {
 		return dst, false // json.Marshal reports the error
 	}
 	dst = append(dst, `{"id":"`...)
@@ -76,23 +76,28 @@ func appendUUID(dst []byte, id uuid.UUID) []byte {
 	return dst
 }
 
-// appendTimestamp appends t in RFC 3339 with nanoseconds, as
-// time.Time.MarshalJSON does, or returns false where MarshalJSON fails: a
-// year outside 0..9999 or a zone offset of a day or more.
+// wireLayout is how eventbus.Event.MarshalJSON writes a timestamp: RFC 3339
+// in UTC with nine fractional digits.
+const wireLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// appendTimestamp appends t as eventbus.Event.MarshalJSON writes it, or
+// returns false where MarshalJSON fails: a year outside 0..9999 in UTC.
 func appendTimestamp(dst []byte, t time.Time) ([]byte, bool) {
-	n := len(dst)
-	dst = t.AppendFormat(dst, time.RFC3339Nano)
-	s := dst[n:]
-	if len(s) < len("2006-01-02T15:04:05Z") || s[4] != '-' {
-		return dst[:n], false
+	u := t.UTC()
+	if y := u.Year(); y < 0 || y > 9999 {
+		return dst, false
 	}
-	if s[len(s)-1] != 'Z' {
-		zone := s[len(s)-len("+07:00"):]
-		if zone[0] != '+' && zone[0] != '-' || (zone[1]-'0')*10+(zone[2]-'0') >= 24 {
-			return dst[:n], false
-		}
+	return u.AppendFormat(dst, wireLayout), true
+}
+
+// knownSeverity reports whether s is one of eventbus's severities.
+func knownSeverity(s eventbus.Severity) bool {
+	switch s {
+	case eventbus.SeverityDebug, eventbus.SeverityInfo, eventbus.SeverityWarning,
+		eventbus.SeverityError, eventbus.SeverityCritical:
+		return true
 	}
-	return dst, true
+	return false
 }
 
 // appendJSONString appends s as a JSON string the way json.Marshal writes
@@ -309,7 +314,7 @@ func decodeFast(data []byte) (e eventbus.Event, seen int, ok bool) {
 			bit = seenType
 			var t string
 			t, ok = d.internedString()
-			e.Type = eventbus.EventType(t)
+			e.Type = eventbus.EventType(t).Canonical()
 		case "source":
 			bit = seenSource
 			e.Source, ok = d.internedString()
@@ -723,30 +728,13 @@ func parseNumber(b []byte) (float64, bool) {
 	return f, err == nil || errors.Is(err, strconv.ErrRange)
 }
 
-// parseTimestamp parses an RFC 3339 timestamp as the wire format allows it.
-// RFC 3339 lets 'T' and 'Z' be lower case, which time.Time.UnmarshalText
-// does not accept, so they are upper-cased first. A leap second (":60") is
-// refused: time.Time cannot hold one, and event.schema.json excludes it.
+// parseTimestamp parses a timestamp as the bus does
+// (eventbus.ParseTimestamp), so that a bridge and a bus read the same
+// documents: RFC 3339 with 'T' and 'Z' in either case, or ISO 8601 without
+// a zone (UTC), with a space for the 'T' too.
 func parseTimestamp(raw []byte) (time.Time, bool) {
-	var buf [64]byte
-	if i := len("2006-01-02"); len(raw) > i && raw[i] == 't' || len(raw) > 0 && raw[len(raw)-1] == 'z' {
-		if len(raw) > len(buf) {
-			return time.Time{}, false
-		}
-		n := copy(buf[:], raw)
-		if buf[i] == 't' {
-			buf[i] = 'T'
-		}
-		if buf[n-1] == 'z' {
-			buf[n-1] = 'Z'
-		}
-		raw = buf[:n]
-	}
-	var t time.Time
-	if err := t.UnmarshalText(raw); err != nil {
-		return time.Time{}, false
-	}
-	return t, true
+	t, err := eventbus.ParseTimestamp(string(raw))
+	return t, err == nil
 }
 
 func (d *fastDecoder) digits() int {

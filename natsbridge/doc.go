@@ -79,11 +79,14 @@
 //
 // A message body is the JSON of one Event: "id" (UUID), "adw_id",
 // "event_type", "source", "severity" ("DEBUG", "INFO", "WARNING", "ERROR" or
-// "CRITICAL"), "message", "timestamp" (RFC 3339, nanoseconds) and "data"
-// (when not empty), exactly as encoding/json writes an Event. README.md and
-// event.schema.json (JSON Schema 2020-12) describe it for producers and
-// consumers in other languages. [Decode] requires id, event_type, severity
-// and timestamp; a message without them, or that is not JSON, is malformed.
+// "CRITICAL"), "message", "timestamp" (RFC 3339 in UTC, nine fractional
+// digits) and "data" (when not empty), exactly as encoding/json writes an
+// Event. README.md and event.schema.json (JSON Schema 2020-12) describe it
+// for producers and consumers in other languages. [Decode] reads what
+// eventbus.Event.UnmarshalJSON reads (timestamps without a zone or with a
+// space, as Python writes them; built-in event types in any case; a missing
+// or null severity as INFO), and requires id, event_type and timestamp; a
+// message without them, or that is not JSON, is malformed.
 // The schema states every constraint as an assertion (pattern, enum, not),
 // never as "format", which draft 2020-12 treats as an annotation, and a
 // test holds Decode to it: what the schema admits, Decode accepts. Property

@@ -23,8 +23,8 @@ const (
 
 // Encode returns the wire form of e: its JSON, as encoding/json marshals an
 // [eventbus.Event] ("id", "adw_id", "event_type", "source", "severity" as
-// text, "message", "timestamp" in RFC 3339 with nanoseconds, and "data" when
-// not empty). README.md and event.schema.json describe it. Encode returns an
+// text, "message", "timestamp" in RFC 3339 in UTC with nine fractional
+// digits, and "data" when not empty). README.md and event.schema.json describe it. Encode returns an
 // error wrapping [eventbus.ErrInvalidEvent] for an unknown severity, and the
 // json error for Data that does not marshal.
 func Encode(e eventbus.Event) ([]byte, error) {
@@ -35,12 +35,16 @@ func Encode(e eventbus.Event) ([]byte, error) {
 	return json.Marshal(e)
 }
 
-// Decode parses the wire form of an event. It accepts what Encode produces and
-// everything event.schema.json admits: the properties id (a UUID other than
-// the nil UUID), event_type (not empty), severity (DEBUG, INFO, WARNING,
-// ERROR or CRITICAL; also any case, and WARN) and timestamp (RFC 3339, 'T'
-// and 'Z' in either case, not the zero time of Go) are required; adw_id,
-// source and message default to "", data to nil. Property names match
+// Decode parses the wire form of an event, as eventbus.Event.UnmarshalJSON
+// reads it. It accepts what Encode produces and everything
+// event.schema.json admits: the properties id (a UUID other than the nil
+// UUID), event_type (not empty; a built-in type in any case becomes its
+// canonical form, such as "WORKFLOW_STARTED" for "workflow_started") and
+// timestamp (RFC 3339 with 'T' and 'Z' in either case, or ISO 8601 without
+// a zone, read as UTC, with a space for the 'T' too, as Python writes it;
+// not the zero time of Go) are required; severity (DEBUG, INFO, WARNING,
+// ERROR or CRITICAL in any case, and WARN) defaults to INFO when missing or
+// null; adw_id, source and message default to "", data to nil. Property names match
 // exactly: unknown properties are ignored, also those that differ from a
 // known one only in case ("ID"). Numbers in data become float64, as in
 // JavaScript: ±Inf beyond the range of a double, 0 below it. Any other
@@ -49,7 +53,7 @@ func Encode(e eventbus.Event) ([]byte, error) {
 // second, a zone offset of 24 hours or more, a null adw_id), and it refuses
 // data nested more than 10,000 levels deep, as encoding/json does.
 func Decode(data []byte) (eventbus.Event, error) {
-	e, seen, ok := decodeFast(data)
+	e, _, ok := decodeFast(data)
 	if !ok {
 		return decodeSlow(data)
 	}
@@ -58,8 +62,6 @@ func Decode(data []byte) (eventbus.Event, error) {
 		return eventbus.Event{}, fmt.Errorf("%w: missing id", ErrMalformed)
 	case e.Type == "":
 		return eventbus.Event{}, fmt.Errorf("%w: missing event_type", ErrMalformed)
-	case seen&seenSeverity == 0:
-		return eventbus.Event{}, fmt.Errorf("%w: missing severity", ErrMalformed)
 	case e.Timestamp.IsZero():
 		return eventbus.Event{}, fmt.Errorf("%w: missing timestamp", ErrMalformed)
 	}
@@ -92,9 +94,8 @@ func decodeSlow(data []byte) (eventbus.Event, error) {
 		return nil
 	}
 	var id, ts string
-	var sev *eventbus.Severity
 	if err := errors.Join(field("id", &id), field("adw_id", &e.ADWID), field("event_type", &e.Type),
-		field("source", &e.Source), field("severity", &sev), field("message", &e.Message),
+		field("source", &e.Source), field("severity", &e.Severity), field("message", &e.Message),
 		field("timestamp", &ts)); err != nil {
 		return eventbus.Event{}, err
 	}
@@ -117,7 +118,7 @@ func decodeSlow(data []byte) (eventbus.Event, error) {
 	if _, ok := present("timestamp"); ok {
 		var ok bool
 		if e.Timestamp, ok = parseTimestamp([]byte(ts)); !ok {
-			return eventbus.Event{}, fmt.Errorf("%w: timestamp %q is not RFC 3339", ErrMalformed, ts)
+			return eventbus.Event{}, fmt.Errorf("%w: timestamp %q is not RFC 3339, or ISO 8601 without a zone", ErrMalformed, ts)
 		}
 	}
 	switch {
@@ -125,12 +126,9 @@ func decodeSlow(data []byte) (eventbus.Event, error) {
 		return eventbus.Event{}, fmt.Errorf("%w: missing id", ErrMalformed)
 	case e.Type == "":
 		return eventbus.Event{}, fmt.Errorf("%w: missing event_type", ErrMalformed)
-	case sev == nil:
-		return eventbus.Event{}, fmt.Errorf("%w: missing severity", ErrMalformed)
 	case e.Timestamp.IsZero():
 		return eventbus.Event{}, fmt.Errorf("%w: missing timestamp", ErrMalformed)
 	}
-	e.Severity = *sev
 	return e, nil
 }
 

@@ -244,7 +244,13 @@ func TestSchemaAdmitsOnlyWhatDecodeAccepts(t *testing.T) {
 		{"leap second", doc(id + `,"timestamp":"2016-12-31T23:59:60Z"`), false},
 		{"year 0001, Go's zero time", doc(id + `,"timestamp":"0001-01-01T00:00:00Z"`), false},
 		{"year 0000, Go's zero time by its offset", doc(id + `,"timestamp":"0000-12-31T23:00:00-01:00"`), false},
-		{"space instead of T", doc(id + `,"timestamp":"2025-03-04 05:06:07"`), false},
+		{"space instead of T (Python's str)", doc(id + `,"timestamp":"2025-03-04 05:06:07.123456+00:00"`), true},
+		{"no zone (Python's naive isoformat)", doc(id + `,"timestamp":"2025-03-04T05:06:07.123456"`), true},
+		{"space and no zone", doc(id + `,"timestamp":"2025-03-04 05:06:07"`), true},
+		{"severity null", `{` + id + `,"event_type":"t","severity":null,"timestamp":"2025-03-04T05:06:07Z"}`, true},
+		{"severity missing", `{` + id + `,"event_type":"t","timestamp":"2025-03-04T05:06:07Z"}`, true},
+		{"two spaces", doc(id + `,"timestamp":"2025-03-04  05:06:07"`), false},
+		{"date only", doc(id + `,"timestamp":"2025-03-04"`), false},
 		{"February 30", doc(id + `,"timestamp":"2025-02-30T00:00:00Z"`), false},
 		{"February 29 of 1900", doc(id + `,"timestamp":"1900-02-29T00:00:00Z"`), false},
 		{"hour 24", doc(id + `,"timestamp":"2025-03-04T24:00:00Z"`), false},
@@ -279,7 +285,9 @@ func TestDecodeReadsLargeNumbersAsJavaScriptDoes(t *testing.T) {
 
 // FuzzTimestampSchema builds timestamps from their parts and checks that
 // every one the schema's pattern admits decodes, to the instant it names,
-// and that every real calendar date in the pattern's years is admitted.
+// and that every real calendar date in the pattern's years is admitted:
+// with a zone, and, for a zero offset, also without one and with a space
+// for the 'T', as Python writes them.
 func FuzzTimestampSchema(f *testing.F) {
 	f.Add(uint16(2025), uint8(3), uint8(4), uint8(5), uint8(6), uint8(7), uint8(9), int16(0), false, false)
 	f.Add(uint16(2024), uint8(2), uint8(29), uint8(23), uint8(59), uint8(60), uint8(0), int16(-1439), true, true)
@@ -305,20 +313,37 @@ func FuzzTimestampSchema(f *testing.F) {
 		default:
 			fmt.Fprintf(&b, "-%02d:%02d", -off/60, -off%60)
 		}
-		ts := b.String()
-		doc := `{"id":"0b7e6f0e-3c1d-4d2a-9a43-5b0f1c2d3e4f","event_type":"t","severity":"INFO","timestamp":"` + ts + `"}`
-		e, err := natsbridge.Decode([]byte(doc))
-		if re.MatchString(ts) {
-			require.NoError(t, err, "the schema admits %s", ts)
-			want := time.Date(int(year), time.Month(month%13), int(day%32), int(hour%25), int(minute%61), int(sec%61), 0, time.UTC).
-				Add(-time.Duration(off) * time.Minute)
-			assert.Equal(t, want, e.Timestamp.Truncate(time.Second).UTC(), "%s", ts)
-			return
+		forms := []string{b.String()}
+		if off == 0 { // the same instant as Python writes it: no zone, a space
+			naive := strings.TrimRight(b.String(), "Zz")
+			forms = append(forms, naive, naive[:10]+" "+naive[11:])
 		}
-		real := time.Date(int(year), time.Month(month%13), int(day%32), 0, 0, 0, 0, time.UTC)
-		if year >= 2 && month%13 >= 1 && day%32 >= 1 && real.Day() == int(day%32) &&
-			hour%25 < 24 && minute%61 < 60 && sec%61 < 60 && off > -1440 && off < 1440 {
-			t.Fatalf("the schema refuses %s, a valid RFC 3339 timestamp that Go represents", ts)
+		parts := tsParts{int(year), int(month % 13), int(day % 32), int(hour % 25), int(minute % 61), int(sec % 61), off}
+		for _, ts := range forms {
+			parts.check(t, re, ts)
 		}
 	})
+}
+
+// tsParts are what a fuzzed timestamp was made of: each field as written,
+// not necessarily valid.
+type tsParts struct{ year, month, day, hour, minute, sec, off int }
+
+// check holds the schema's pattern and Decode to each other on ts, made of
+// p.
+func (p tsParts) check(t *testing.T, re *regexp.Regexp, ts string) {
+	doc := `{"id":"0b7e6f0e-3c1d-4d2a-9a43-5b0f1c2d3e4f","event_type":"t","severity":"INFO","timestamp":"` + ts + `"}`
+	e, err := natsbridge.Decode([]byte(doc))
+	if re.MatchString(ts) {
+		require.NoError(t, err, "the schema admits %s", ts)
+		want := time.Date(p.year, time.Month(p.month), p.day, p.hour, p.minute, p.sec, 0, time.UTC).
+			Add(-time.Duration(p.off) * time.Minute)
+		assert.Equal(t, want, e.Timestamp.Truncate(time.Second).UTC(), "%s", ts)
+		return
+	}
+	real := time.Date(p.year, time.Month(p.month), p.day, 0, 0, 0, 0, time.UTC)
+	if p.year >= 2 && p.month >= 1 && p.day >= 1 && real.Day() == p.day &&
+		p.hour < 24 && p.minute < 60 && p.sec < 60 && p.off > -1440 && p.off < 1440 {
+		t.Fatalf("the schema refuses %s, a valid timestamp that Go represents", ts)
+	}
 }
