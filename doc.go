@@ -14,13 +14,24 @@
 //
 // [Bus.Subscribe] registers a [Handler], which runs on one of the bus's worker
 // goroutines ([WithMaxWorkers], default 10) or, with WithMaxWorkers(0), inline
-// in the publishing goroutine. [Bus.SubscribeAsync] registers an
-// [AsyncHandler], which receives a context and runs on a goroutine of the
-// bus, never sharing it with another run at the same time (the bus reuses
-// idle goroutines rather than starting one per run). Options narrow or shape a subscription: a [Filter]
-// selects events (several Filters must all match), [Once] removes the
-// subscription after its first event, [WithName] names it in logs.
-// [Bus.Unsubscribe] removes it.
+// in the publishing goroutine. [Bus.SubscribeContext] registers a
+// [ContextHandler], which runs where a Handler runs and also receives a
+// context. [Bus.SubscribeAsync] registers an [AsyncHandler], which receives a
+// context and runs on a goroutine of the bus, never sharing it with another
+// run at the same time (the bus reuses idle goroutines rather than starting
+// one per run). Options narrow or shape a subscription: a [Filter] selects
+// events (several Filters must all match), [Once] removes the subscription
+// after its first event, [Ordered] and [OrderedBy] serialise it per
+// workflow or key, [Detached] keeps its ctx from following the publisher's
+// cancellation, [WithName] names it in logs and reports. [Bus.Unsubscribe]
+// removes it.
+//
+// The ctx of a ContextHandler or AsyncHandler carries the publisher's
+// values (a trace, a request id). Via Publish it does not follow the
+// publisher's cancellation or deadline, since nobody waits; via
+// PublishAndWait it is the caller's ctx, unless the subscription is
+// [Detached]. Either way Shutdown cancels it when its deadline passes, and
+// Drain and Shutdown recognise it ([ErrInHandler]).
 //
 // The registry is copy-on-write: Subscribe and Unsubscribe copy the list of
 // subscriptions (O(n) in their number), and Publish reads the current list
@@ -35,7 +46,10 @@
 //
 // [Bus.Publish] validates the event (a non-empty Type and a known Severity,
 // else an error wrapping [ErrInvalidEvent]), fills in a zero ID and a zero
-// Timestamp, and hands the event to every matching subscription. IDs are
+// Timestamp, and hands the event to every matching subscription; [NewEvent]
+// gives an event its ID before it is published. A Publish whose ctx is
+// already done returns ctx.Err() and refuses the event, counted in
+// [Metrics].Rejected. IDs are
 // version 4 UUIDs whose random bits come from the runtime's per-thread
 // ChaCha8 generator (math/rand/v2), seeded by the operating system: unique,
 // allocation-free, but not secret; set ID yourself when it must be
@@ -47,9 +61,11 @@
 //
 // [Bus.PublishAndWait] returns once every matching handler, sync and async,
 // has returned: nil, or [errors.Join] of one [*HandlerError] per failed run.
-// If its ctx ends first it returns ctx.Err() at once; the handlers still run
-// to the end, and Drain and Close still wait for them. Where the handlers
-// run depends on that ctx:
+// If its ctx ends first it returns at once errors.Join of ctx.Err(), the
+// HandlerErrors of the runs that already failed and a [*PendingError] naming
+// the runs not finished; those still run to the end, and Drain and Close
+// still wait for them. [HandlerErrors] lists the failures in any such error.
+// Where the handlers run depends on that ctx:
 //
 //   - When it can never end (context.Background, or the ctx an async handler
 //     got from a Publish), the caller runs its event's sync handlers itself,
@@ -110,6 +126,18 @@
 // Handlers of one event see the same Event value; its Data map is shared and
 // must be treated as read-only.
 //
+// # Events and their JSON
+//
+// A [Severity] has the value of the [log/slog] level of the same name
+// (Debug -4, Info 0, Warning 4, Error 8, and Critical 12), so the zero
+// Severity is INFO and slog.Level(sev) is the matching log level.
+// [Event.MarshalJSON] writes the timestamp as RFC 3339 in UTC with nine
+// fractional digits; [Event.UnmarshalJSON] also reads what Python services
+// write: timestamps without a zone (UTC) or with a space for the "T"
+// ([ParseTimestamp]), the built-in event types in any case
+// ([EventType.Canonical]), and a missing or null severity as INFO. Custom
+// event types are kept, and matched by filters, exactly.
+//
 // How ordering works, and what it costs: an ordered subscription keeps a
 // lane per key while the key has a run in progress. The first event of an
 // idle lane is handed out like any other; later events of the key wait in
@@ -165,7 +193,8 @@
 //
 // New starts no goroutine: workers and async goroutines start one by one as
 // runs wait for them, up to their bounds; idle async goroutines beyond a
-// few per CPU exit. The process-wide [Default] bus is created on first use.
+// few per CPU exit. The process-wide [Default] bus is created on first use;
+// [SetDefault] replaces it, as slog.SetDefault does for loggers.
 //
 // # Errors and panics
 //
@@ -216,7 +245,9 @@
 //
 // [WithObserver] hands every publish ([PublishInfo]) and every handler run
 // ([RunInfo]: subscription, event, start, duration, error) to an
-// [Observer], synchronously, on the goroutine that did it; the nested module
+// [Observer], synchronously, on the goroutine that did it; an Observer that
+// is also a [RunStarter] hears of each run as it starts and hands the
+// handler its ctx; the nested module
 // github.com/adws/eventbus/otelbus builds OpenTelemetry spans and metrics on
 // it. Without an Observer the hook is one nil check per publish and per run
 // and allocates nothing (BenchmarkObserver).

@@ -35,14 +35,15 @@ type TB interface {
 // down before it fails the test.
 var closeTimeout = 10 * time.Second
 
-// New returns a bus for the test t, built with opts. It logs every handler
-// run, at Debug and above, to t's log (shown with go test -v or when the test
-// fails); a WithLogger among opts replaces that. t.Cleanup shuts the bus
-// down and fails the test if it does not
-// finish in time (10s).
+// New returns a bus for the test t, built with opts. It logs to t's log
+// (shown with go test -v or when the test fails) at Info and above: failed
+// and slow handler runs, not every run; with [LogDebug] among opts, every
+// run. A WithLogger among opts replaces that logger. t.Cleanup shuts the
+// bus down and fails the test if it does not finish in time (10s).
 func New(t TB, opts ...eventbus.Option) *eventbus.Bus {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level, opts := logLevel(opts)
+	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: level}))
 	b := eventbus.New(append([]eventbus.Option{eventbus.WithLogger(logger)}, opts...)...)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
@@ -52,6 +53,28 @@ func New(t TB, opts ...eventbus.Option) *eventbus.Bus {
 		}
 	})
 	return b
+}
+
+// LogDebug is an option for New: log every handler run to the test's log,
+// at Debug, not only the failed and slow ones. Given to eventbus.New
+// directly, it sets the logger to slog.Default().
+func LogDebug() eventbus.Option { return debugOption{eventbus.WithLogger(slog.Default())} }
+
+// debugOption marks LogDebug among the options of New.
+type debugOption struct{ eventbus.Option }
+
+// logLevel returns the level New logs at, and opts without LogDebug.
+func logLevel(opts []eventbus.Option) (slog.Level, []eventbus.Option) {
+	level := slog.LevelInfo
+	rest := make([]eventbus.Option, 0, len(opts))
+	for _, o := range opts {
+		if _, ok := o.(debugOption); ok {
+			level = slog.LevelDebug
+			continue
+		}
+		rest = append(rest, o)
+	}
+	return level, rest
 }
 
 // logWriter writes each line slog formats to the test log.

@@ -150,3 +150,51 @@ func TestRecorderOnClosedBus(t *testing.T) {
 	assert.True(t, strings.Contains(ft.errs[0], eventbus.ErrClosed.Error()))
 	assert.Zero(t, rec.Len())
 }
+
+// New logs at Info by default: a failed run, not a successful one; with
+// LogDebug, every run.
+func TestNewLogLevel(t *testing.T) {
+	for _, debug := range []bool{false, true} {
+		ft := &fakeT{}
+		var opts []eventbus.Option
+		if debug {
+			opts = append(opts, LogDebug())
+		}
+		b := New(ft, append(opts, eventbus.WithMaxWorkers(0))...)
+		_, err := b.Subscribe(func(e eventbus.Event) error {
+			if e.Type == eventbus.StepFailed {
+				return errors.New("boom")
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		_ = b.Publish(context.Background(), eventbus.Event{Type: eventbus.StepStarted})
+		_ = b.Publish(context.Background(), eventbus.Event{Type: eventbus.StepFailed})
+		ft.finish()
+		logs := strings.Join(ft.logs, "\n")
+		assert.Contains(t, logs, `msg="handler failed"`)
+		if debug {
+			assert.Contains(t, logs, `msg="handler finished"`)
+		} else {
+			assert.NotContains(t, logs, `msg="handler finished"`, "a successful run is not logged by default")
+		}
+	}
+}
+
+// A Recorder subscribed with Ordered records each workflow's events in the
+// order they were published, even on a pool of workers, so Types can be
+// compared.
+func TestRecorderOrdered(t *testing.T) {
+	b := New(t, eventbus.WithMaxWorkers(8))
+	rec := NewRecorder(t, b, eventbus.Ordered(), eventbus.Filter{ADWIDs: []string{"wf-1"}})
+	types := []eventbus.EventType{eventbus.WorkflowStarted, eventbus.StepStarted, eventbus.StepCompleted}
+	var want []eventbus.EventType
+	for i := range 300 {
+		typ := types[i%len(types)]
+		want = append(want, typ)
+		require.NoError(t, b.Publish(context.Background(), eventbus.Event{Type: typ, ADWID: "wf-1"}))
+		require.NoError(t, b.Publish(context.Background(), eventbus.Event{Type: typ, ADWID: "wf-2"}))
+	}
+	require.NoError(t, rec.WaitFor(t.Context(), len(want)))
+	assert.Equal(t, want, rec.Types())
+}

@@ -3,6 +3,7 @@ package eventbustest_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/adws/eventbus"
@@ -10,14 +11,17 @@ import (
 )
 
 // exampleT stands in for the *testing.T a real test has.
-type exampleT struct{ cleanups []func() }
+type exampleT struct {
+	cleanups []func()
+	logs     []string
+}
 
 func (t *exampleT) Cleanup(f func()) { t.cleanups = append(t.cleanups, f) }
 func (t *exampleT) Errorf(format string, args ...any) {
 	fmt.Printf("test failed: "+format+"\n", args...)
 }
-func (t *exampleT) Helper()    {}
-func (t *exampleT) Log(...any) {}
+func (t *exampleT) Helper()         {}
+func (t *exampleT) Log(args ...any) { t.logs = append(t.logs, fmt.Sprint(args...)) }
 func (t *exampleT) finish() {
 	for i := len(t.cleanups) - 1; i >= 0; i-- {
 		t.cleanups[i]()
@@ -63,4 +67,17 @@ func ExampleRecorder() {
 	fmt.Println(failures.Types(), failures.Events()[0].Message)
 	// Output:
 	// [step_failed] disk full
+}
+
+// A test that needs every handler run in its log asks for it.
+func ExampleLogDebug() {
+	t := &exampleT{}
+	defer t.finish()
+
+	bus := eventbustest.New(t, eventbustest.LogDebug(), eventbus.WithMaxWorkers(0))
+	_, _ = bus.Subscribe(func(eventbus.Event) error { return nil })
+	_ = bus.Publish(context.Background(), eventbus.Event{Type: eventbus.StepStarted})
+	fmt.Println(len(t.logs), "line:", strings.Contains(t.logs[0], `msg="handler finished"`))
+	// Output:
+	// 1 line: true
 }

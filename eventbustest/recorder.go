@@ -11,7 +11,9 @@ import (
 
 // A Recorder records, in the order they arrive, the events delivered to its
 // subscription. It is safe for use by many goroutines; its handler runs on
-// the bus's workers.
+// the bus's workers, so on a pool events arrive in any order unless the
+// subscription is Ordered: then the events of one workflow arrive in the
+// order they were published.
 type Recorder struct {
 	id eventbus.SubscriptionID
 
@@ -20,18 +22,16 @@ type Recorder struct {
 	changed chan struct{} // closed and replaced on every new event
 }
 
-// NewRecorder subscribes a Recorder to b: every event that passes all the
-// filters (every event, without one). t.Cleanup unsubscribes it. If b refuses
-// the subscription (it is closed), NewRecorder fails the test and returns a
-// Recorder that records nothing.
-func NewRecorder(t TB, b *eventbus.Bus, filters ...eventbus.Filter) *Recorder {
+// NewRecorder subscribes a Recorder to b with opts: every event that passes
+// all the Filters among them (every event, without one), one workflow at a
+// time in publish order with eventbus.Ordered(), and so on. It is named
+// "eventbustest.Recorder" unless opts name it. t.Cleanup unsubscribes it. If
+// b refuses the subscription (it is closed), NewRecorder fails the test and
+// returns a Recorder that records nothing.
+func NewRecorder(t TB, b *eventbus.Bus, opts ...eventbus.SubscribeOption) *Recorder {
 	t.Helper()
 	r := &Recorder{changed: make(chan struct{})}
-	opts := make([]eventbus.SubscribeOption, 0, len(filters)+1)
-	for _, f := range filters {
-		opts = append(opts, f)
-	}
-	opts = append(opts, eventbus.WithName("eventbustest.Recorder"))
+	opts = append([]eventbus.SubscribeOption{eventbus.WithName("eventbustest.Recorder")}, opts...)
 	id, err := b.Subscribe(r.record, opts...)
 	if err != nil {
 		t.Errorf("eventbustest: NewRecorder: %v", err)

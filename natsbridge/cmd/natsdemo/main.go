@@ -103,7 +103,7 @@ func run(out io.Writer, args []string) error {
 				crossed <- struct{}{}
 			}
 			return nil
-		})
+		}, eventbus.Ordered()) // each workflow's events in the order they were published
 		if err != nil {
 			return err
 		}
