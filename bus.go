@@ -88,9 +88,10 @@ type Bus struct {
 	workers queue
 	async   queue
 
-	deliveries sync.Pool // of *delivery, recycled per bus
-	life       lifecycle // what Drain and Shutdown wait for (drain.go)
-	watch      watchdog
+	deliveries     sync.Pool    // of *delivery, recycled per bus
+	deliveriesMade atomic.Int64 // gives each new delivery its shard
+	life           lifecycle    // what Drain and Shutdown wait for (drain.go)
+	watch          watchdog
 
 	shards    []shard // hot counters, spread to avoid contention (metrics.go)
 	shardMask int

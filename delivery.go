@@ -24,7 +24,7 @@ type delivery struct {
 	dctx  context.Context // for the handlers that take a detached one
 	mode  waitMode
 	plan  plan
-	shard int   // the counters the publisher adds to
+	shard int   // the counters the publisher adds to: the delivery's own (see newDelivery)
 	start int64 // the clock reading the publisher's first run starts from; 0: read anew
 	gen   *generation
 	runs  []runSlot // runs[:nSync] are sync, runs[nSync:] async, each in subscription order
@@ -87,8 +87,12 @@ const (
 	gaveUp                       // the publisher left; whoever completes d recycles it
 )
 
+// newDelivery makes a delivery for b's pool, with a counter shard of its
+// own for good. The pool keeps deliveries per P (the runtime's per-CPU
+// scheduler state), so publishers on different CPUs mostly use deliveries,
+// and so shards and subscription stripes, that no other CPU writes.
 func newDelivery(b *Bus) *delivery {
-	d := &delivery{b: b}
+	d := &delivery{b: b, shard: int(b.deliveriesMade.Add(1)) & b.shardMask}
 	d.runs = d.buf[:0]
 	return d
 }
@@ -97,7 +101,6 @@ func newDelivery(b *Bus) *delivery {
 func (b *Bus) newDelivery(ctx context.Context, e *Event, mode waitMode, start int64) *delivery {
 	d := b.deliveries.Get().(*delivery)
 	d.e, d.ctx, d.mode, d.start = *e, ctx, mode, start
-	d.shard = b.pickShard()
 	if mode.waits() {
 		if d.done == nil {
 			d.done = make(chan struct{}, 1)
@@ -149,18 +152,22 @@ func (d *delivery) expectOutcomes() {
 	}
 }
 
-// finishRun records that run i has finished with err (nil, or a
-// *HandlerError). For a delivery its publisher runs alone, that is all;
-// otherwise the run's count in pending is dropped, and the last one
-// completes d. The caller must not touch d after it.
-func (d *delivery) finishRun(i int, err error) {
+// record records that run i has finished with err (nil, or a
+// *HandlerError), for a waiting publisher. Its count in pending is dropped
+// apart, by finishRuns.
+func (d *delivery) record(i int, err error) {
 	if d.mode.waits() {
 		o := &d.outcomes[i]
 		o.err = err
 		atomic.StoreUint32(&o.done, 1)
 	}
-	if d.plan != planInline {
-		d.finish()
+}
+
+// finishRuns drops n finished runs from pending; the last count to go
+// completes d, after which the caller must not touch d.
+func (d *delivery) finishRuns(n int32) {
+	if d.pending.Add(-n) == 0 {
+		d.complete()
 	}
 }
 
@@ -218,6 +225,6 @@ func (d *delivery) recycle() {
 	clear(d.runs)
 	clear(d.keys)
 	clear(d.outcomes)
-	*d = delivery{b: d.b, runs: d.runs[:0], keys: d.keys[:0], outcomes: d.outcomes[:0], done: d.done}
+	*d = delivery{b: d.b, shard: d.shard, runs: d.runs[:0], keys: d.keys[:0], outcomes: d.outcomes[:0], done: d.done}
 	d.b.deliveries.Put(d)
 }

@@ -170,17 +170,16 @@ func (d *delivery) claimOnce() {
 // goroutines, except that a waiting publisher that runs sync runs but has
 // none runs the last async run itself, since it would only wait for it.
 func (d *delivery) route() {
-	n := len(d.runs)
-	async := job{d: d, next: d.nSync, end: n, kind: eventRuns}
+	n, asyncEnd := len(d.runs), len(d.runs)
 	if !d.b.publisherRunsSync(d.mode) {
-		d.toWorkers = job{d: d, next: 0, end: d.nSync, kind: eventRuns}
+		d.toWorkers = newJob(d, 0, d.nSync, eventRuns)
 	} else if d.nSync > 0 {
-		d.own = job{d: d, next: 0, end: d.nSync, kind: eventRuns}
+		d.own = newJob(d, 0, d.nSync, eventRuns)
 	} else if d.mode == waitAndRun && !d.runs[n-1].parked {
-		d.own = job{d: d, next: n - 1, end: n, kind: eventRuns}
-		async.end--
+		d.own = newJob(d, n-1, n, eventRuns)
+		asyncEnd--
 	}
-	d.toAsync = async
+	d.toAsync = newJob(d, d.nSync, asyncEnd, eventRuns)
 }
 
 // accepted counts an accepted event and retires its Once subscriptions

@@ -19,7 +19,9 @@ type Metrics struct {
 	// past validation, closing and backpressure, whether or not any
 	// subscription matched.
 	Published uint64
-	// Delivered counts handler runs that returned nil, each as it ends.
+	// Delivered counts handler runs that returned nil. A goroutine adds
+	// the runs it made back to back for one event at once, when it is done
+	// with that event, before the event counts as finished.
 	Delivered uint64
 	// Failed counts handler runs that returned an error, panicked or called
 	// runtime.Goexit. Each is logged once at Error level.
@@ -45,7 +47,8 @@ type Metrics struct {
 	// sync runs waiting for a worker, async runs waiting for a goroutine,
 	// and ordered runs waiting in their lane.
 	Queued int64
-	// InFlight is the number of handler runs executing now.
+	// InFlight is the number of goroutines running handlers now: a
+	// goroutine that runs several back to back counts once.
 	InFlight int64
 	// Subscribers is the number of live subscriptions.
 	Subscribers int

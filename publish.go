@@ -8,7 +8,6 @@ package eventbus
 import (
 	"context"
 	"log/slog"
-	"math/rand/v2"
 	"runtime/debug"
 
 	"github.com/google/uuid"
@@ -80,11 +79,6 @@ func (b *Bus) stamp(e *Event) int64 {
 	e.Timestamp = t
 	return m
 }
-
-// pickShard spreads publishers over the shards at random: the runtime's
-// per-thread generator makes this cheap, and unlike a shared round-robin
-// counter it needs no shared write.
-func (b *Bus) pickShard() int { return int(rand.Uint32()) & b.shardMask }
 
 // match fills d.runs with the subscriptions that want d's event, with the
 // ordering key of each ordered one. It claims nothing: Once subscriptions

@@ -16,7 +16,11 @@ package eventbus
 //   - the bound: at most max goroutines run, plus one for every caller
 //     waiting for the bus (lend); an idle goroutine beyond keepIdle exits.
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
 
 // A queue holds jobs for one kind of goroutine of the bus.
 type queue struct {
@@ -28,13 +32,15 @@ type queue struct {
 	urgent, normal jobList
 
 	// The goroutines.
-	max      int  // the bound: WithMaxWorkers or WithMaxAsync...
-	lent     int  // ...plus one for every caller waiting for the bus
-	keepIdle int  // an idle goroutine beyond this many exits
-	running  int  // started and not exited
-	idle     int  // blocked in take, not yet signalled
-	started  int  // ever started: gives each its counter shard
-	closed   bool // Shutdown: goroutines exit once nothing is left
+	max      int          // the bound: WithMaxWorkers or WithMaxAsync...
+	lent     int          // ...plus one for every caller waiting for the bus
+	keepIdle int          // an idle goroutine beyond this many exits
+	running  int          // started and not exited
+	idle     int          // blocked in take, not yet signalled
+	spinner  bool         // a goroutine looks for work for a moment before it blocks, and no push counted on it yet
+	jobs     atomic.Int32 // how many jobs the lists hold, for the spinner to read without q.mu
+	started  int          // ever started: gives each its counter shard
+	closed   bool         // Shutdown: goroutines exit once nothing is left
 	group    sync.WaitGroup
 
 	// Admission, in the workers' queue.
@@ -44,80 +50,18 @@ type queue struct {
 	room   chan struct{} // closed when events drops; nil while nobody waits
 }
 
-// A job is a piece of queued work: runs next..end-1 of d. A job of the
-// event's own runs skips the parked ones, which their lanes hand out.
-type job struct {
-	d         *delivery
-	next, end int
-	kind      jobKind
-	link      *job // the next job in the list
-}
-
-// A jobKind says what a job's runs are.
-type jobKind uint8
-
-const (
-	eventRuns jobKind = iota // an accepted event's runs; counts against the workers' limit
-	restRuns                 // runs a publisher handed back, unstarted
-	laneRun                  // the parked run that now holds its lane
-)
-
-// claim takes the next run of j that is not parked.
-func (j *job) claim() (int, bool) {
-	j.skipParked()
-	if j.next >= j.end {
-		return 0, false
-	}
-	i := j.next
-	j.next++
-	j.skipParked()
-	return i, true
-}
-
-// skipParked moves j past the parked runs at its front.
-func (j *job) skipParked() {
-	for j.next < j.end && j.kind != laneRun && j.d.runs[j.next].parked {
-		j.next++
-	}
-}
-
-// left counts the runs of j not yet claimed.
-func (j *job) left() int {
-	n := 0
-	for i := j.next; i < j.end; i++ {
-		if j.kind == laneRun || !j.d.runs[i].parked {
-			n++
-		}
-	}
-	return n
-}
-
-// A jobList is a FIFO list of jobs.
-type jobList struct{ head, tail *job }
-
-func (l *jobList) push(j *job) {
-	j.link = nil
-	if l.tail == nil {
-		l.head = j
-	} else {
-		l.tail.link = j
-	}
-	l.tail = j
-}
-
-func (l *jobList) pop() {
-	l.head = l.head.link
-	if l.head == nil {
-		l.tail = nil
-	}
-}
-
 func (q *queue) init(b *Bus, max, keepIdle int) {
 	q.b, q.max, q.keepIdle = b, max, keepIdle
 	q.ready.L = &q.mu
 }
 
 func (q *queue) limitAdmission(limit int, p OverflowPolicy) { q.limit, q.policy = limit, p }
+
+// A wakeup is what a change to the queue calls for, done after q.mu is
+// released so that a woken goroutine does not block on it at once: signal
+// that many idle goroutines, and start that many new ones, the first with
+// counter shard shard.
+type wakeup struct{ signal, start, shard int }
 
 // admit accepts d's event and queues its runs for the workers, all or
 // none, when there is room: OverflowReject refuses at once; OverflowBlock
@@ -126,23 +70,29 @@ func (q *queue) limitAdmission(limit int, p OverflowPolicy) { q.limit, q.policy 
 // whose handler publishes, and only one more worker can make the room.
 func (q *queue) admit(d *delivery) error {
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	w, err := q.admitLocked(d)
+	q.mu.Unlock()
+	q.wake(w)
+	return err
+}
+
+func (q *queue) admitLocked(d *delivery) (wakeup, error) {
 	for q.limit > 0 && q.events >= q.limit {
 		if q.closed {
-			return ErrClosed
+			return wakeup{}, ErrClosed
 		}
 		if err := q.waitForRoomLocked(d); err != nil {
 			q.b.m.rejected.Add(1)
-			return err
+			return wakeup{}, err
 		}
 	}
 	if err := d.accept(); err != nil {
-		return err
+		return wakeup{}, err
 	}
-	if d.toWorkers.left() > 0 {
-		q.pushLocked(&d.toWorkers)
+	if d.toWorkers.left() == 0 {
+		return wakeup{}, nil
 	}
-	return nil
+	return q.pushLocked(&d.toWorkers), nil
 }
 
 // waitForRoomLocked waits, with q.mu held on entry and on return, until
@@ -157,7 +107,8 @@ func (q *queue) waitForRoomLocked(d *delivery) error {
 	room := q.room
 	lends := q.b.endless(d.ctx)
 	if lends {
-		q.lendLocked(1)
+		q.lent++
+		q.wake(q.wantLocked(1)) // q.mu is held: the new goroutine blocks on it until we wait
 	}
 	q.mu.Unlock()
 	var err error
@@ -168,7 +119,7 @@ func (q *queue) waitForRoomLocked(d *delivery) error {
 	}
 	q.mu.Lock()
 	if lends {
-		q.lendLocked(-1)
+		q.lent--
 	}
 	d.start = 0 // the wait breaks the chain of clock readings
 	return err
@@ -177,13 +128,15 @@ func (q *queue) waitForRoomLocked(d *delivery) error {
 // push queues j.
 func (q *queue) push(j *job) {
 	q.mu.Lock()
-	q.pushLocked(j)
+	w := q.pushLocked(j)
 	q.mu.Unlock()
+	q.wake(w)
 }
 
 // pushLocked queues j, counts its runs as queued (a lane run already
-// counts, since it parked), and wakes or starts a goroutine for each run.
-func (q *queue) pushLocked(j *job) {
+// counts, since it parked), and returns the wakeup its runs call for.
+func (q *queue) pushLocked(j *job) wakeup {
+	j.trim()
 	n := j.left()
 	if j.kind != laneRun {
 		q.b.shards[j.d.shard].queued.Add(int64(n))
@@ -191,77 +144,144 @@ func (q *queue) pushLocked(j *job) {
 	if j.kind == eventRuns && q.limit > 0 {
 		q.events++
 	}
-	if j.d.mode.waits() {
+	j.q, j.urgent = q, j.d.mode.waits()
+	if j.urgent {
 		q.urgent.push(j)
 	} else {
 		q.normal.push(j)
 	}
-	q.wakeLocked(n)
+	q.jobs.Add(1)
+	return q.wantLocked(n)
 }
 
-// wakeLocked wakes an idle goroutine, or starts one within the bound, for
-// each of n runs.
-func (q *queue) wakeLocked(n int) {
+// wantLocked plans the wakeup for n runs: the spinning goroutine takes
+// one, and an idle goroutine, or a new one while fewer than the bound run,
+// each of the others.
+func (q *queue) wantLocked(n int) wakeup {
+	w := wakeup{shard: q.started}
+	if q.spinner && n > 0 {
+		q.spinner = false // it takes this run
+		n--
+	}
 	for ; n > 0; n-- {
 		switch {
 		case q.idle > 0:
 			q.idle--
-			q.ready.Signal()
+			w.signal++
 		case q.running < q.max+q.lent:
 			q.running++
 			q.started++
-			shard := q.started & q.b.shardMask
-			q.group.Go(func() { q.b.serve(q, shard) })
+			w.start++
 		default:
-			return
+			return w
 		}
+	}
+	return w
+}
+
+// wake carries out w.
+func (q *queue) wake(w wakeup) {
+	for range w.signal {
+		q.ready.Signal()
+	}
+	for i := range w.start {
+		shard := (w.shard + i + 1) & q.b.shardMask
+		q.group.Go(func() { q.b.serve(q, shard) })
 	}
 }
 
-// take blocks until it can claim a run, and returns it; ok is false when
-// the calling goroutine is to exit. It zeroes r.last if it had to wait.
-func (q *queue) take(r *runner) (runRef, bool) {
+// take blocks until it can claim a run, and returns it with the job it
+// came from; ok is false when the calling goroutine is to exit. It zeroes
+// r.last if it had to wait.
+func (q *queue) take(r *runner) (ref runRef, j *job, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	spun := false // a goroutine spins once, then blocks
 	for {
 		if q.running > q.max+q.lent {
 			q.running-- // one too many, now that a waiting caller left
-			return runRef{}, false
+			return runRef{}, nil, false
 		}
-		if ref, ok := q.claimLocked(); ok {
-			return ref, true
+		if ref, j, ok := q.claimLocked(); ok {
+			return ref, j, true
 		}
 		if q.closed || q.idle >= q.keepIdle {
 			q.running--
-			return runRef{}, false
+			return runRef{}, nil, false
+		}
+		r.last = 0
+		if !spun && !q.spinner {
+			spun = true
+			q.spin()
+			continue
 		}
 		q.idle++
 		q.ready.Wait()
-		r.last = 0
 	}
 }
 
-// claimLocked takes the first run of the first job, urgent ones first.
-func (q *queue) claimLocked() (runRef, bool) {
+// spinRounds bounds how long a goroutine with nothing to do looks for work
+// before it blocks: a few microseconds, so that a stream of events that
+// the goroutines keep up with does not put one to sleep and wake it again,
+// through the kernel, for every event.
+const spinRounds = 32
+
+// spin looks for work without q.mu for a moment, with q.mu held on entry
+// and on return. The next push leaves it a run instead of waking another
+// goroutine; after that another goroutine may spin.
+func (q *queue) spin() {
+	q.spinner = true
+	q.mu.Unlock()
+	for i := 0; i < spinRounds && q.jobs.Load() == 0; i++ {
+		runtime.Gosched()
+	}
+	q.mu.Lock()
+	q.spinner = false
+}
+
+// claimLocked claims the first run of the first job, urgent ones first.
+func (q *queue) claimLocked() (runRef, *job, bool) {
 	for _, l := range [...]*jobList{&q.urgent, &q.normal} {
-		for j := l.head; j != nil; j = l.head {
-			i, ok := j.claim()
-			d := j.d
-			if j.next >= j.end {
-				l.pop()
-				q.removedLocked(j)
+		for j := l.head; j != nil; {
+			next := j.link
+			i, last := j.claim()
+			if last {
+				q.removeLocked(j)
 			}
-			if ok {
-				q.b.shards[d.shard].queued.Add(-1)
-				return runRef{d, i}, true
+			if i >= 0 {
+				return runRef{j.d, i}, j, true
 			}
+			j = next
 		}
 	}
-	return runRef{}, false
+	return runRef{}, nil, false
 }
 
-// removedLocked makes room when an event's job leaves the workers' queue.
-func (q *queue) removedLocked(j *job) {
+// claimFrom claims the next run of j for a goroutine that holds an
+// unfinished run of j's delivery, without q.mu unless the claim empties j.
+func (q *queue) claimFrom(j *job) (runRef, bool) {
+	i, last := j.claim()
+	if last {
+		q.mu.Lock()
+		q.removeLocked(j)
+		q.mu.Unlock()
+	}
+	if i < 0 {
+		return runRef{}, false
+	}
+	return runRef{j.d, i}, true
+}
+
+// removeLocked takes j, whose last index was claimed, out of the queue,
+// and makes room when it was an event's.
+func (q *queue) removeLocked(j *job) {
+	if j.urgent {
+		q.urgent.remove(j)
+	} else {
+		q.normal.remove(j)
+	}
+	q.jobs.Add(-1)
+	j.q = nil
 	if j.kind != eventRuns || q.limit == 0 {
 		return
 	}
@@ -276,14 +296,21 @@ func (q *queue) removedLocked(j *job) {
 // starts a goroutine if runs wait and none is idle; unlend lowers it
 // again, and the goroutine that is one too many exits when it next looks
 // for work.
-func (q *queue) lend()   { q.mu.Lock(); q.lendLocked(1); q.mu.Unlock() }
-func (q *queue) unlend() { q.mu.Lock(); q.lendLocked(-1); q.mu.Unlock() }
-
-func (q *queue) lendLocked(delta int) {
-	q.lent += delta
-	if delta > 0 && q.idle == 0 && (q.urgent.head != nil || q.normal.head != nil) {
-		q.wakeLocked(1)
+func (q *queue) lend() {
+	q.mu.Lock()
+	q.lent++
+	var w wakeup
+	if q.idle == 0 && (q.urgent.head != nil || q.normal.head != nil) {
+		w = q.wantLocked(1)
 	}
+	q.mu.Unlock()
+	q.wake(w)
+}
+
+func (q *queue) unlend() {
+	q.mu.Lock()
+	q.lent--
+	q.mu.Unlock()
 }
 
 // close makes the goroutines exit once nothing is left to run. Runs that

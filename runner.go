@@ -16,31 +16,32 @@ import (
 // A runner runs handlers on one goroutine.
 type runner struct {
 	b     *Bus
-	m     *shard     // the counters this goroutine adds to
-	role  runnerRole // whether it may go on with a lane
-	debug bool       // whether Debug logging was on when its current run began
-	last  int64      // the clock reading at which its last run ended; 0: read anew
-	next  runRef     // a queue goroutine's next run: the lane run it continues with
-	// series is how a publisher counts its runs: as one run in flight
-	// for the whole series, and what they delivered added once, when it
-	// lets go of the delivery (which cannot complete before that).
+	m     *shard // the counters this goroutine adds to
+	q     *queue // the queue this goroutine serves; nil for a publisher
+	debug bool   // whether Debug logging was on when its current run began
+	last  int64  // the clock reading at which its last run ended; 0: read anew
+	// A queue goroutine's current run came from job (nil for a lane run),
+	// and next is the run it goes on with: the next parked run of a lane
+	// it held, or the next run of job, claimed before the current run
+	// counts as finished.
+	job  *job
+	next runRef
+	// series is how a goroutine counts the runs it makes back to back: as
+	// one run in flight; and it holds what they delivered, and their
+	// counts in their delivery's pending, until the series ends or moves
+	// on to another delivery, so that those counters move once per
+	// delivery and goroutine rather than once per run.
 	series struct {
 		on        bool
 		delivered uint64
+		held      *delivery
+		heldRuns  int32
 	}
 	// ending is set when a handler or the observer ended the goroutine
 	// with runtime.Goexit: whoever owns the runner must then hand on what
 	// the goroutine holds.
 	ending bool
 }
-
-// A runnerRole says what a runner's goroutine is.
-type runnerRole uint8
-
-const (
-	publisherRole runnerRole = iota // runs its own event's runs, and returns to its caller
-	goroutineRole                   // a worker or async goroutine: goes on with a lane it holds
-)
 
 // A call is one handler run as the runner sees it.
 type call struct {
@@ -69,7 +70,7 @@ const (
 
 // publisherRunner returns the runner for d's publisher.
 func (b *Bus) publisherRunner(d *delivery) runner {
-	return runner{b: b, m: &b.shards[d.shard], role: publisherRole, last: d.start}
+	return runner{b: b, m: &b.shards[d.shard], last: d.start}
 }
 
 // runOwn runs the runs that fall to the publisher, d.own, one after
@@ -80,13 +81,12 @@ func (r *runner) runOwn(d *delivery) {
 		return
 	}
 	r.debug = r.b.log.Enabled(d.ctx, slog.LevelDebug)
-	r.series.on = true
-	r.m.inFlight.Add(1)
+	r.beginSeries()
 	for {
 		if d.mode == waitUntilCtx && d.ctx.Err() != nil {
 			return // a caller whose ctx ended starts no handler
 		}
-		i, ok := d.own.claim()
+		i, ok := d.own.claimOwn()
 		if !ok {
 			return
 		}
@@ -97,17 +97,13 @@ func (r *runner) runOwn(d *delivery) {
 // leave hands the publisher's runs that did not start (after runtime.Goexit,
 // or when its ctx ended) to the bus's goroutines, and drops its hold on d.
 func (r *runner) leave(d *delivery) {
-	if r.series.on {
-		r.m.inFlight.Add(-1)
-		r.m.delivered.Add(r.series.delivered)
-		r.series.on, r.series.delivered = false, 0
-	}
+	r.endSeries()
 	if r.ending && d.plan == planInline {
 		d.share()
 	}
 	if d.own.left() > 0 {
 		d.own.kind = restRuns
-		r.b.queueFor(runRef{d, d.own.next}).push(&d.own)
+		r.b.queueFor(runRef{d, int(d.own.next)}).push(&d.own)
 	}
 	if d.plan == planSpread {
 		d.finish()
@@ -123,17 +119,64 @@ func (d *delivery) share() {
 	d.pending.Store(int32(d.own.left()) + 1)
 }
 
-// runChain runs ref and then, as long as they follow, the lane runs that
-// ref and its successors pass on to this goroutine.
-func (r *runner) runChain(ref runRef) {
+// runChain runs ref, which a queue goroutine took from job j, and then the
+// runs that follow it on this goroutine (see runner.next).
+func (r *runner) runChain(ref runRef, j *job) {
+	r.job = j
+	r.beginSeries()
+	defer r.endSeries()
 	for {
+		r.m.queued.Add(-1) // it waited in a queue or a lane
 		r.debug = r.b.log.Enabled(ref.d.ctx, slog.LevelDebug)
 		r.run(ref)
 		if r.next.d == nil {
 			return
 		}
+		if r.next.d != ref.d {
+			r.release() // the next run is another delivery's: let this one complete
+		}
 		ref, r.next = r.next, runRef{}
-		r.b.shards[ref.d.shard].queued.Add(-1) // it waited in its lane
+	}
+}
+
+// beginSeries counts the runs to come on this goroutine as one in flight.
+func (r *runner) beginSeries() {
+	r.series.on = true
+	r.m.inFlight.Add(1)
+}
+
+// endSeries adds up the series: it is no longer in flight, what it
+// delivered counts, and the delivery it holds may complete.
+func (r *runner) endSeries() {
+	if r.series.on {
+		r.m.inFlight.Add(-1)
+		r.series.on = false
+	}
+	r.release()
+}
+
+// hold counts a finished run of d, which drops out of d's pending when the
+// runner releases d.
+func (r *runner) hold(d *delivery) {
+	if r.series.held != d {
+		r.release()
+		r.series.held = d
+	}
+	r.series.heldRuns++
+}
+
+// release adds what the series delivered so far to the bus's counters and
+// drops the held runs from their delivery's pending; the last may complete
+// it, after which the runner must not touch it.
+func (r *runner) release() {
+	if r.series.delivered > 0 {
+		r.m.delivered.Add(r.series.delivered)
+		r.series.delivered = 0
+	}
+	if d := r.series.held; d != nil {
+		n := r.series.heldRuns
+		r.series.held, r.series.heldRuns = nil, 0
+		d.finishRuns(n)
 	}
 }
 
@@ -159,9 +202,6 @@ func (r *runner) begin(c *call) {
 		r.last = r.b.clock.mono()
 	}
 	c.start = r.last
-	if r.role == goroutineRole {
-		r.m.inFlight.Add(1)
-	}
 	c.st = c.slot.s.stripe(r.m)
 	c.st.started.Add(1)
 	if r.b.watch.on() {
@@ -237,43 +277,54 @@ func (r *runner) settle(c *call) {
 	if l != nil {
 		r.passLane(l)
 	}
+	r.continueJob()
 	if s.once {
 		r.b.forget(s)
 	}
 	r.count(c)
-	ref.d.finishRun(ref.i, c.err)
+	ref.d.record(ref.i, c.err)
+	if ref.d.plan != planInline {
+		r.hold(ref.d)
+	}
 }
 
-// count updates the bus's counters for c. A publisher counts its series of
-// runs as one in flight, and adds what it delivered when it lets go of
-// the delivery; a queue goroutine counts each run as it ends.
+// count counts c in the series: skipped, or delivered.
 func (r *runner) count(c *call) {
 	switch {
 	case c.state == callSkipped:
 		r.b.m.skipped.Add(1)
-	case r.role == publisherRole:
-		if c.err == nil {
-			r.series.delivered++
-		}
-	default:
-		r.m.inFlight.Add(-1)
-		if c.err == nil {
-			r.m.delivered.Add(1)
-		}
+	case c.err == nil:
+		r.series.delivered++
 	}
 }
 
-// passLane passes lane l on from the run that just ended on this goroutine.
+// passLane passes lane l on from the run that just ended on this goroutine:
+// a queue goroutine goes on with its next run itself; a publisher, or a
+// goroutine that is ending, queues it.
 func (r *runner) passLane(l *lane) {
 	next, ok := l.advance()
 	if !ok {
 		return
 	}
-	if r.role == goroutineRole && !r.ending {
-		r.next = next
+	if r.q != nil && !r.ending {
+		r.next, r.job = next, nil
 		return
 	}
 	r.b.queueLaneRun(l, next)
+}
+
+// continueJob claims the next run of the job the current run came from,
+// for a queue goroutine that has no lane run to go on with: it runs a
+// delivery's runs back to back while no other goroutine takes them, with
+// one lock per delivery rather than one per run. It must claim before the
+// current run counts as finished, which keeps the delivery alive.
+func (r *runner) continueJob() {
+	if r.job == nil || r.next.d != nil || r.ending {
+		return
+	}
+	if next, ok := r.q.claimFrom(r.job); ok {
+		r.next = next
+	}
 }
 
 // newHandlerError reports err, what run ref's handler returned.

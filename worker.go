@@ -9,14 +9,14 @@ package eventbus
 // replaced, so that the queue keeps its size; the run it was in is
 // reported as failed, and it held no other.
 func (b *Bus) serve(q *queue, shard int) {
-	r := runner{b: b, m: &b.shards[shard], role: goroutineRole}
+	r := runner{b: b, m: &b.shards[shard], q: q}
 	defer r.replaceIfEnding(q, shard)
 	for {
-		ref, ok := q.take(&r)
+		ref, j, ok := q.take(&r)
 		if !ok {
 			return
 		}
-		r.runChain(ref)
+		r.runChain(ref, j)
 	}
 }
 
