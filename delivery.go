@@ -221,10 +221,16 @@ func (d *delivery) result() error {
 
 // recycle returns d to its bus's pool. Nobody may hold d any more. (A
 // handler may keep its ctx, but that is allocated apart from d.)
+//
+// It resets what the next use does not set before it reads it: the event
+// and the rest are overwritten by newDelivery, match and accept.
 func (d *delivery) recycle() {
 	clear(d.runs)
 	clear(d.keys)
 	clear(d.outcomes)
-	*d = delivery{b: d.b, shard: d.shard, runs: d.runs[:0], keys: d.keys[:0], outcomes: d.outcomes[:0], done: d.done}
+	d.runs, d.keys, d.outcomes = d.runs[:0], d.keys[:0], d.outcomes[:0]
+	d.nSync, d.nOnce, d.nOrdered = 0, 0, 0
+	d.ctx, d.hctx, d.dctx, d.cancel, d.gen = nil, nil, nil, nil, nil
+	d.own, d.toWorkers, d.toAsync = job{}, job{}, job{}
 	d.b.deliveries.Put(d)
 }

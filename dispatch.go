@@ -108,7 +108,7 @@ func (b *Bus) spread(d *delivery) (int, error) {
 	}
 	b.accepted(d)
 	runs := len(d.runs)
-	if d.toAsync.left() > 0 {
+	if d.toAsync.prepare() > 0 {
 		b.async.push(&d.toAsync)
 	}
 	waits := d.mode.waits()
@@ -143,7 +143,9 @@ func (d *delivery) accept() error {
 	d.expectOutcomes()
 	// Count every run before a lane may take one: a parked run can be run,
 	// and finished, by its lane's holder at once.
-	d.pending.Store(int32(len(d.runs)) + 1)
+	if d.plan != planInline { // the publisher alone runs an inline event's runs
+		d.pending.Store(int32(len(d.runs)) + 1)
+	}
 	d.b.assignLanes(d)
 	d.route()
 	return nil

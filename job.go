@@ -58,13 +58,25 @@ func (j *job) claim() (i int, last bool) {
 	}
 }
 
-// trim drops the parked runs at the end of j, before j is queued, so that
-// whoever claims j's last index holds a run of j's delivery, and the
-// delivery stays alive until j has left its queue.
-func (j *job) trim() {
+// prepare readies j to be queued, and returns how many runs it has; j is
+// queued only if it has some. It counts them as queued (a lane run already
+// counts, since it parked), marks j urgent if its publisher waits, and
+// drops the parked runs at its end, so that whoever claims j's last index
+// holds a run of j's delivery, and the delivery stays alive until j has
+// left its queue.
+func (j *job) prepare() int {
 	for j.end > j.next && !j.runs(int(j.end)-1) {
 		j.end--
 	}
+	n := j.left()
+	if n == 0 {
+		return 0
+	}
+	if j.kind != laneRun {
+		j.d.b.shards[j.d.shard].queued.Add(int64(n))
+	}
+	j.urgent = j.d.mode.waits()
+	return n
 }
 
 // claimOwn is claim for a job that no other goroutine can see yet: the

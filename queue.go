@@ -10,9 +10,11 @@ package eventbus
 //   - admit: an event enters the workers' queue with all its runs or not at
 //     all, and only while fewer than limit events are in it;
 //   - push: a job is queued in order, urgent (its publisher waits) before
-//     the rest, and as many goroutines are woken or started as it has runs,
-//     up to the bound;
-//   - take: runs are taken in that order, one at a time;
+//     the rest, and one goroutine is called for it: the spinning one, or
+//     an idle one woken, or a new one started, up to the bound;
+//   - take: runs are taken in that order, one at a time, and a goroutine
+//     that takes one while more wait calls another, so that goroutines
+//     come one after another as long as runs wait;
 //   - the bound: at most max goroutines run, plus one for every caller
 //     waiting for the bus (lend); an idle goroutine beyond keepIdle exits.
 
@@ -37,7 +39,8 @@ type queue struct {
 	keepIdle int          // an idle goroutine beyond this many exits
 	running  int          // started and not exited
 	idle     int          // blocked in take, not yet signalled
-	spinner  bool         // a goroutine looks for work for a moment before it blocks, and no push counted on it yet
+	spinner  bool         // a goroutine looks for work for a moment before it blocks
+	coming   int          // goroutines called for work that have not looked yet, and no push counted on it yet
 	jobs     atomic.Int32 // how many jobs the lists hold, for the spinner to read without q.mu
 	started  int          // ever started: gives each its counter shard
 	closed   bool         // Shutdown: goroutines exit once nothing is left
@@ -69,6 +72,15 @@ type wakeup struct{ signal, start, shard int }
 // lends the bus a worker while it waits, for it may itself be a worker
 // whose handler publishes, and only one more worker can make the room.
 func (q *queue) admit(d *delivery) error {
+	if q.limit == 0 { // no room to wait for: accept, and queue like any job
+		if err := d.accept(); err != nil {
+			return err
+		}
+		if d.toWorkers.prepare() > 0 {
+			q.push(&d.toWorkers)
+		}
+		return nil
+	}
 	q.mu.Lock()
 	w, err := q.admitLocked(d)
 	q.mu.Unlock()
@@ -89,7 +101,7 @@ func (q *queue) admitLocked(d *delivery) (wakeup, error) {
 	if err := d.accept(); err != nil {
 		return wakeup{}, err
 	}
-	if d.toWorkers.left() == 0 {
+	if d.toWorkers.prepare() == 0 {
 		return wakeup{}, nil
 	}
 	return q.pushLocked(&d.toWorkers), nil
@@ -108,7 +120,7 @@ func (q *queue) waitForRoomLocked(d *delivery) error {
 	lends := q.b.endless(d.ctx)
 	if lends {
 		q.lent++
-		q.wake(q.wantLocked(1)) // q.mu is held: the new goroutine blocks on it until we wait
+		q.wake(q.callLocked()) // q.mu is held: the new goroutine blocks on it until we wait
 	}
 	q.mu.Unlock()
 	var err error
@@ -125,7 +137,7 @@ func (q *queue) waitForRoomLocked(d *delivery) error {
 	return err
 }
 
-// push queues j.
+// push queues j, which prepare found runs in.
 func (q *queue) push(j *job) {
 	q.mu.Lock()
 	w := q.pushLocked(j)
@@ -133,49 +145,46 @@ func (q *queue) push(j *job) {
 	q.wake(w)
 }
 
-// pushLocked queues j, counts its runs as queued (a lane run already
-// counts, since it parked), and returns the wakeup its runs call for.
+// pushLocked queues j, which prepare found runs in, and returns the wakeup
+// it calls for.
 func (q *queue) pushLocked(j *job) wakeup {
-	j.trim()
-	n := j.left()
-	if j.kind != laneRun {
-		q.b.shards[j.d.shard].queued.Add(int64(n))
-	}
 	if j.kind == eventRuns && q.limit > 0 {
 		q.events++
 	}
-	j.q, j.urgent = q, j.d.mode.waits()
+	j.q = q
 	if j.urgent {
 		q.urgent.push(j)
 	} else {
 		q.normal.push(j)
 	}
 	q.jobs.Add(1)
-	return q.wantLocked(n)
+	return q.callLocked()
 }
 
-// wantLocked plans the wakeup for n runs: the spinning goroutine takes
-// one, and an idle goroutine, or a new one while fewer than the bound run,
-// each of the others.
-func (q *queue) wantLocked(n int) wakeup {
+// callLocked calls one goroutine for work that waits, unless one is
+// already coming: the spinning one, or an idle one woken, or a new one
+// while fewer than the bound run. One goroutine comes at a time, and each
+// that finds more work than it takes calls the next (see take): that keeps
+// a burst from waking or starting more goroutines than get to run.
+func (q *queue) callLocked() wakeup {
 	w := wakeup{shard: q.started}
-	if q.spinner && n > 0 {
+	if q.coming > 0 {
+		return w
+	}
+	switch {
+	case q.spinner:
 		q.spinner = false // it takes this run
-		n--
+	case q.idle > 0:
+		q.idle--
+		w.signal++
+	case q.running < q.max+q.lent:
+		q.running++
+		q.started++
+		w.start++
+	default:
+		return w
 	}
-	for ; n > 0; n-- {
-		switch {
-		case q.idle > 0:
-			q.idle--
-			w.signal++
-		case q.running < q.max+q.lent:
-			q.running++
-			q.started++
-			w.start++
-		default:
-			return w
-		}
-	}
+	q.coming++
 	return w
 }
 
@@ -194,15 +203,29 @@ func (q *queue) wake(w wakeup) {
 // came from; ok is false when the calling goroutine is to exit. It zeroes
 // r.last if it had to wait.
 func (q *queue) take(r *runner) (ref runRef, j *job, ok bool) {
+	var w wakeup
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	defer func() {
+		q.mu.Unlock()
+		q.wake(w)
+	}()
 	spun := false // a goroutine spins once, then blocks
 	for {
+		if r.coming {
+			q.coming = max(0, q.coming-1) // it came
+			r.coming = false
+		}
 		if q.running > q.max+q.lent {
 			q.running-- // one too many, now that a waiting caller left
+			if q.jobs.Load() > 0 {
+				w = q.callLocked()
+			}
 			return runRef{}, nil, false
 		}
 		if ref, j, ok := q.claimLocked(); ok {
+			if q.jobs.Load() > 0 {
+				w = q.callLocked() // more runs wait: call the next goroutine
+			}
 			return ref, j, true
 		}
 		if q.closed || q.idle >= q.keepIdle {
@@ -212,11 +235,12 @@ func (q *queue) take(r *runner) (ref runRef, j *job, ok bool) {
 		r.last = 0
 		if !spun && !q.spinner {
 			spun = true
-			q.spin()
+			r.coming = q.spin()
 			continue
 		}
 		q.idle++
 		q.ready.Wait()
+		r.coming = true // woken to come
 	}
 }
 
@@ -229,14 +253,18 @@ const spinRounds = 32
 // spin looks for work without q.mu for a moment, with q.mu held on entry
 // and on return. The next push leaves it a run instead of waking another
 // goroutine; after that another goroutine may spin.
-func (q *queue) spin() {
+//
+// It reports whether a push called it, which counts it as coming.
+func (q *queue) spin() (called bool) {
 	q.spinner = true
 	q.mu.Unlock()
 	for i := 0; i < spinRounds && q.jobs.Load() == 0; i++ {
 		runtime.Gosched()
 	}
 	q.mu.Lock()
+	called = !q.spinner
 	q.spinner = false
+	return called
 }
 
 // claimLocked claims the first run of the first job, urgent ones first.
@@ -301,7 +329,7 @@ func (q *queue) lend() {
 	q.lent++
 	var w wakeup
 	if q.idle == 0 && (q.urgent.head != nil || q.normal.head != nil) {
-		w = q.wantLocked(1)
+		w = q.callLocked()
 	}
 	q.mu.Unlock()
 	q.wake(w)
@@ -330,5 +358,8 @@ func (q *queue) close() {
 // replace starts a goroutine in place of one that a handler ended with
 // runtime.Goexit, so that the queue keeps its size.
 func (q *queue) replace(shard int) {
+	q.mu.Lock()
+	q.coming++ // it comes to look for work, as a started one does
+	q.mu.Unlock()
 	q.group.Go(func() { q.b.serve(q, shard) })
 }

@@ -26,6 +26,10 @@ type runner struct {
 	// counts as finished.
 	job  *job
 	next runRef
+	// coming is set while a queue goroutine was called for work and has
+	// not looked for it yet (see queue.callLocked).
+	coming bool
+	busy   bool // a queue goroutine took runs and has not come back for more
 	// series is how a goroutine counts the runs it makes back to back: as
 	// one run in flight; and it holds what they delivered, and their
 	// counts in their delivery's pending, until the series ends or moves
@@ -101,8 +105,7 @@ func (r *runner) leave(d *delivery) {
 	if r.ending && d.plan == planInline {
 		d.share()
 	}
-	if d.own.left() > 0 {
-		d.own.kind = restRuns
+	if d.own.kind = restRuns; d.own.prepare() > 0 {
 		r.b.queueFor(runRef{d, int(d.own.next)}).push(&d.own)
 	}
 	if d.plan == planSpread {

@@ -9,7 +9,7 @@ package eventbus
 // replaced, so that the queue keeps its size; the run it was in is
 // reported as failed, and it held no other.
 func (b *Bus) serve(q *queue, shard int) {
-	r := runner{b: b, m: &b.shards[shard], q: q}
+	r := runner{b: b, m: &b.shards[shard], q: q, coming: true}
 	defer r.replaceIfEnding(q, shard)
 	for {
 		ref, j, ok := q.take(&r)

@@ -1,10 +1,15 @@
 package bench
 
 import (
+	"context"
+	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/adws/eventbus"
 )
@@ -80,6 +85,61 @@ func directS4(clock bool) func(*testing.B) {
 		b.StopTimer()
 		t.verify(b, ops*s4Subs)
 	}
+}
+
+// slogRun logs one handler run the way this bus logs it at Debug, with the
+// same message and attributes, through debugLogger.
+func slogRun(id string, took time.Duration) {
+	debugLogger.LogAttrs(context.Background(), slog.LevelDebug, "handler finished",
+		slog.String("subscription_id", id),
+		slog.String("event_type", string(benchEvent.Type)),
+		slog.Any("event_id", benchEventID),
+		slog.String("adw_id", benchEvent.ADWID),
+		slog.Duration("duration", took),
+	)
+}
+
+// benchEventID stands for the ID this bus gives each event.
+var benchEventID = uuid.MustParse("6f1c7a52-8a3e-4a8e-9c55-0d8f5b1e2a11")
+
+// subIDs are the subscription ids this bus gives the handlers.
+var subIDs = func() []string {
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = "sub-" + strconv.Itoa(i+1)
+	}
+	return ids
+}()
+
+// callAllLogged is callAll with the clock, logging each run.
+func callAllLogged(hs []eventbus.Handler) {
+	start := time.Since(epoch)
+	for i, h := range hs {
+		call(h, benchEvent)
+		end := time.Since(epoch)
+		slogRun(subIDs[i], end-start)
+		start = end
+	}
+}
+
+func slogS1(b *testing.B, n int) {
+	t := newTally(b)
+	hs := handlers(t, n)
+	ops := 0
+	for b.Loop() {
+		callAllLogged(hs)
+		ops++
+	}
+	t.verify(b, ops*n)
+}
+
+func slogS4(b *testing.B) {
+	t := newTally(b)
+	hs := handlers(t, s4Subs)
+	b.ResetTimer()
+	ops := parallelOps(b, func() error { callAllLogged(hs); return nil })
+	b.StopTimer()
+	t.verify(b, ops*s4Subs)
 }
 
 // channelBuffer is the capacity of the channel baseline's channel and of the

@@ -34,6 +34,7 @@ var contenders = []contender{
 	{name: "hub", s1: hubMany, s2: hubMany, s3: hubS3, s4: hubS4},
 	{name: "baseline-direct", s1: directS1(false), s4: directS4(false)},
 	{name: "baseline-direct-clock", s1: directS1(true), s4: directS4(true)},
+	{name: "baseline-slog-debug", s1: slogS1, s4: slogS4},
 	{name: "baseline-channel", s2: channelS2, s3: channelS3},
 	{name: "baseline-workerpool", s2: workerPoolS2, s3: workerPoolS3},
 	{name: "baseline-goroutine", s2: goroutineS2, s3: goroutineS3},

@@ -3,6 +3,7 @@ package otelbus
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -103,30 +104,51 @@ func newMeasureOpts(kv ...attribute.KeyValue) measureOpts {
 }
 
 // A cache maps keys to values built once. It is safe for concurrent use;
-// lookups take no lock.
+// lookups take no lock and allocate nothing (a sync.Map would box each
+// struct key): the map is replaced, copied, when an entry is added, which
+// happens at most maxCached times.
 type cache[K comparable, V any] struct {
-	m sync.Map // K → *V
-	n atomic.Int64
+	m  atomic.Pointer[map[K]*V]
+	mu sync.Mutex // serializes additions
 }
 
 // get returns the value for k, built by build on first use.
 func (c *cache[K, V]) get(k K, build func(K) *V) *V {
-	if v, ok := c.m.Load(k); ok {
-		return v.(*V)
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
 	}
 	v := build(k)
-	if c.n.Load() >= maxCached {
-		return v
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil {
+		if prev, ok := (*old)[k]; ok {
+			return prev
+		}
+		if len(*old) >= maxCached {
+			return v
+		}
 	}
-	if old, loaded := c.m.LoadOrStore(k, v); loaded {
-		return old.(*V)
+	next := make(map[K]*V, c.lenOf(old)+1)
+	if old != nil {
+		maps.Copy(next, *old)
 	}
-	c.n.Add(1)
+	next[k] = v
+	c.m.Store(&next)
 	return v
 }
 
+func (c *cache[K, V]) lenOf(m *map[K]*V) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
+}
+
 // len returns the number of entries in c.
-func (c *cache[K, V]) len() int { return int(c.n.Load()) }
+func (c *cache[K, V]) len() int { return c.lenOf(c.m.Load()) }
 
 // runKey identifies what the runs of one kind share: their span name and
 // the attributes of their spans and measurements.

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/adws/eventbus"
 	"github.com/adws/eventbus/otelbus"
@@ -24,13 +26,30 @@ func (discardSpans) OnEnd(sdktrace.ReadOnlySpan)                     {}
 func (discardSpans) Shutdown(context.Context) error                  { return nil }
 func (discardSpans) ForceFlush(context.Context) error                { return nil }
 
-// benchObserver returns an Observer on the SDK (every span sampled and
-// dropped, metrics aggregated for a manual reader), or on the global no-op
-// providers when sdk is false, and a ctx holding a publisher's span.
-func benchObserver(b testing.TB, sdk bool) (*otelbus.Observer, context.Context) {
+// providers says which OpenTelemetry providers benchObserver uses.
+type providers int
+
+const (
+	globalUnset   providers = iota // the global providers, before an SDK is installed
+	noopProviders                  // go.opentelemetry.io/otel/{trace,metric}/noop
+	sdkProviders                   // the SDK: every span sampled and dropped, metrics for a manual reader
+)
+
+func (p providers) String() string {
+	return [...]string{"providers=global-unset", "providers=noop", "providers=sdk"}[p]
+}
+
+// benchObserver returns an Observer on the providers p, and a ctx holding a
+// publisher's span (on the SDK).
+func benchObserver(b testing.TB, p providers) (*otelbus.Observer, context.Context) {
 	b.Helper()
-	if !sdk {
+	switch p {
+	case globalUnset:
 		o, err := otelbus.New()
+		require.NoError(b, err)
+		return o, context.Background()
+	case noopProviders:
+		o, err := otelbus.New(otelbus.WithTracerProvider(tracenoop.NewTracerProvider()), otelbus.WithMeterProvider(metricnoop.NewMeterProvider()))
 		require.NoError(b, err)
 		return o, context.Background()
 	}
@@ -55,15 +74,16 @@ func BenchmarkHandlerDone(b *testing.B) {
 	herr := &eventbus.HandlerError{SubscriptionID: "sub-1", EventType: eventbus.StepFailed, Err: errors.New("no rows")}
 	for _, bc := range []struct {
 		name string
-		sdk  bool
+		p    providers
 		err  error
 	}{
-		{name: "providers=noop", sdk: false},
-		{name: "providers=sdk", sdk: true},
-		{name: "providers=sdk/failed", sdk: true, err: herr},
+		{name: globalUnset.String(), p: globalUnset},
+		{name: noopProviders.String(), p: noopProviders},
+		{name: sdkProviders.String(), p: sdkProviders},
+		{name: sdkProviders.String() + "/failed", p: sdkProviders, err: herr},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			o, ctx := benchObserver(b, bc.sdk)
+			o, ctx := benchObserver(b, bc.p)
 			r := eventbus.RunInfo{
 				SubscriptionID: "sub-1",
 				Name:           "indexer",
@@ -83,13 +103,9 @@ func BenchmarkHandlerDone(b *testing.B) {
 // BenchmarkPublished measures what the Observer adds to one Publish call:
 // one counter increment.
 func BenchmarkPublished(b *testing.B) {
-	for _, sdk := range []bool{false, true} {
-		name := "providers=noop"
-		if sdk {
-			name = "providers=sdk"
-		}
-		b.Run(name, func(b *testing.B) {
-			o, ctx := benchObserver(b, sdk)
+	for _, p := range []providers{globalUnset, noopProviders, sdkProviders} {
+		b.Run(p.String(), func(b *testing.B) {
+			o, ctx := benchObserver(b, p)
 			p := eventbus.PublishInfo{Event: eventbus.Event{Type: eventbus.StepCompleted}, Runs: 1}
 			b.ReportAllocs()
 			for b.Loop() {
@@ -106,18 +122,18 @@ func BenchmarkPublish(b *testing.B) {
 	for _, bc := range []struct {
 		name     string
 		observer bool
-		sdk      bool
+		p        providers
 	}{
 		{name: "observer=none"},
-		{name: "observer=noop", observer: true},
-		{name: "observer=sdk", observer: true, sdk: true},
+		{name: "observer=noop", observer: true, p: noopProviders},
+		{name: "observer=sdk", observer: true, p: sdkProviders},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			opts := []eventbus.Option{eventbus.WithMaxWorkers(0), eventbus.WithLogger(slog.New(slog.DiscardHandler))}
 			ctx := context.Background()
 			if bc.observer {
 				var o *otelbus.Observer
-				o, ctx = benchObserver(b, bc.sdk)
+				o, ctx = benchObserver(b, bc.p)
 				opts = append(opts, eventbus.WithObserver(o))
 			}
 			bus := eventbus.New(opts...)

@@ -11,6 +11,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/messagingconv"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/adws/eventbus"
 )
@@ -48,8 +49,20 @@ type Observer struct {
 	queued   metric.Int64ObservableUpDownCounter
 	inFlight metric.Int64ObservableUpDownCounter
 
+	noSpans bool // the tracer provider is a no-op one: skip spans altogether
+
 	runs      cache[runKey, runEntry]
 	publishes cache[publishKey, measureOpts]
+}
+
+// isNoop reports whether tp is one of OpenTelemetry's no-op tracer
+// providers, whose spans record nothing and propagate nothing.
+func isNoop(tp trace.TracerProvider) bool {
+	switch tp.(type) {
+	case noop.TracerProvider, *noop.TracerProvider:
+		return true
+	}
+	return false
 }
 
 var (
@@ -76,8 +89,9 @@ func New(opts ...Option) (*Observer, error) {
 		c.mp = otel.GetMeterProvider()
 	}
 	o := &Observer{
-		tracer: c.tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
-		meter:  c.mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL)),
+		tracer:  c.tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
+		meter:   c.mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL)),
+		noSpans: isNoop(c.tp),
 	}
 	var err, e error
 	o.sent, e = messagingconv.NewClientSentMessages(o.meter)
@@ -129,26 +143,20 @@ func (o *Observer) Published(ctx context.Context, p eventbus.PublishInfo) {
 // returns ctx itself and allocates nothing. The bus calls it on the
 // goroutine about to run the handler.
 func (o *Observer) HandlerStart(ctx context.Context, r eventbus.RunInfo) context.Context {
-	if o.tracer == nil {
+	if o.tracer == nil || o.noSpans {
 		return ctx
 	}
 	re := o.runs.get(runKey{typ: r.Event.Type, group: groupName(&r)}, newRunEntry)
 	sctx, span := o.tracer.Start(ctx, re.spanName, kindConsumer, trace.WithTimestamp(r.Start), re.spanAttrs)
 	if !span.SpanContext().IsValid() {
 		span.End()
-		return ctx
+		return ctx // nothing to propagate: a child of no span, on no SDK
 	}
-	return &runCtx{Context: sctx, span: span}
+	return sctx
 }
 
-// runCtx is the ctx HandlerStart returns: the run's span in the
-// publisher's ctx, marked so that HandlerDone ends that span and no other.
-type runCtx struct {
-	context.Context
-	span trace.Span
-}
-
-// HandlerDone ends the span that HandlerStart started for the run, at
+// HandlerDone ends the span that HandlerStart started for the run, found in
+// ctx, which must be the ctx HandlerStart returned (the bus passes it), at
 // r.Start+r.Duration, and records the run's duration in
 // messaging.process.duration; a failed run also counts in
 // eventbus.handler.failures and its span gets error.type, an exception
@@ -166,8 +174,12 @@ func (o *Observer) HandlerDone(ctx context.Context, r eventbus.RunInfo) {
 		k.errType = f.errType
 	}
 	re := o.runs.get(k, newRunEntry)
-	if rc, ok := ctx.(*runCtx); ok {
-		endSpan(rc.span, &r, &f)
+	if !o.noSpans {
+		// ctx is what HandlerStart returned: its span, when it has one, is
+		// the run's (a child of a valid span is always valid).
+		if span := trace.SpanFromContext(ctx); span.SpanContext().IsValid() {
+			endSpan(span, &r, &f)
+		}
 	}
 	o.duration.Float64Histogram.Record(ctx, r.Duration.Seconds(), re.rec...)
 	if r.Err != nil {

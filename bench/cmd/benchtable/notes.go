@@ -38,7 +38,7 @@ const reference = "eventbus"
 var libOrder = []string{
 	"eventbus", "eventbus-debug", "eventbus-async",
 	"asaskevich", "gookit", "mustafaturan", "kelindar", "watermill", "cskr", "hub",
-	"baseline-direct", "baseline-direct-clock", "baseline-channel", "baseline-workerpool", "baseline-goroutine",
+	"baseline-direct", "baseline-direct-clock", "baseline-slog-debug", "baseline-channel", "baseline-workerpool", "baseline-goroutine",
 }
 
 // peerModules maps a peer's row name to its module.
@@ -58,7 +58,9 @@ const legend = "`eventbus` is this bus with its logger at Info (Debug off); `eve
 	"subscribes with `SubscribeAsync`. S1 and S4 run this bus `WithMaxWorkers(0)` (inline), S2 and S3 " +
 	"with a pool of `GOMAXPROCS` workers, as large as `baseline-workerpool`'s. `baseline-direct` calls " +
 	"the handlers through func values; `baseline-direct-clock` also reads the clock once per handler, " +
-	"the floor for a bus that times every run; `baseline-channel` is one buffered channel (1024) with one " +
+	"the floor for a bus that times every run; `baseline-slog-debug` is `baseline-direct-clock` that also " +
+	"logs each run with `slog.Logger.LogAttrs`, at Debug, the record `eventbus-debug` logs, through the same " +
+	"handler: the floor for a bus that logs every run; `baseline-channel` is one buffered channel (1024) with one " +
 	"consumer; `baseline-workerpool` queues one job per (event, handler) to `GOMAXPROCS` workers and waits " +
 	"on a `sync.WaitGroup`; `baseline-goroutine` starts a goroutine per handler and waits on a `sync.WaitGroup`."
 
