@@ -15,10 +15,12 @@ import (
 
 // Stats is a snapshot of a Server's counters, taken by [Server.Stats].
 type Stats struct {
-	// Events is the number of events recorded in the stream: the sequence
-	// number of the newest event, or nearly (a run of events the intake
-	// dropped takes one number).
+	// Events counts the events recorded in the stream and the workflow
+	// table. LastID is the sequence number (SSE id) of the newest position
+	// of the stream: an event, or a run of dropped events, which takes one
+	// number.
 	Events uint64 `json:"events"`
+	LastID uint64 `json:"last_id"`
 	// IntakeDropped counts events the bus handed over while the intake
 	// buffer was full; they reach no client and no workflow.
 	IntakeDropped uint64 `json:"intake_dropped"`
@@ -57,7 +59,7 @@ func (s *Server) Stats() Stats {
 	flows, evicted := s.flows.counts()
 	c := &s.stats
 	return Stats{
-		Events: head, IntakeDropped: s.in.dropped.Load(), Clients: clients,
+		Events: s.recorded.Load(), LastID: head, IntakeDropped: s.in.dropped.Load(), Clients: clients,
 		Connections: c.connections.Load(), Rejected: c.rejected.Load(), Resumes: c.resumes.Load(),
 		Gaps: c.gaps.Load(), Missed: c.missed.Load(),
 		SlowClients: c.slowClients.Load(), SlowDisconnects: c.slowDisconnects.Load(),

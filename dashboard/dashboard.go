@@ -26,6 +26,8 @@ type Server struct {
 	ring    *ring
 	flows   *workflowTable
 	stats   counters
+	// recorded counts the events the pump recorded.
+	recorded atomic.Uint64
 
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -124,6 +126,7 @@ func (s *Server) runPump() {
 			entries = append(entries, &entry{seq: seq, kind: aLoss, lost: lost})
 		}
 		s.flows.observe(batch, seq)
+		s.recorded.Add(uint64(len(batch)))
 		s.ring.append(entries)
 		clear(entries)
 		entries, prev = entries[:0], batch

@@ -44,8 +44,9 @@ type stream struct {
 	cur   cursor
 	buf   []byte // the frames of one flush, reused
 
-	mu      sync.Mutex // guards aborted and the write deadline
-	aborted bool
+	mu      sync.Mutex // guards aborted, writing and the write deadline
+	aborted bool       // Close was called: write no more
+	writing bool       // a write or flush is in progress
 }
 
 // run writes the stream until the client goes away, a write fails, Close
@@ -155,28 +156,43 @@ func (st *stream) write(b []byte) error {
 		st.mu.Unlock()
 		return errStreamEnded
 	}
+	st.writing = true
 	err := st.rc.SetWriteDeadline(time.Now().Add(st.s.cfg.writeTimeout))
 	st.mu.Unlock()
+	defer st.wrote()
 	if err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
-	if _, err := st.w.Write(b); err != nil {
-		st.s.stats.writeErrors.Add(1)
-		return err
+	if _, err = st.w.Write(b); err == nil {
+		err = st.rc.Flush()
 	}
-	if err := st.rc.Flush(); err != nil {
+	if err != nil {
 		st.s.stats.writeErrors.Add(1)
-		return err
 	}
-	return nil
+	return err
 }
 
-// abort makes the stream's current and next writes fail at once. Close
-// calls it, so that a client that stopped reading cannot hold Close up for
-// the write timeout.
+// wrote ends a write. If Close moved the deadline to stop it, and the
+// write made it anyway, the deadline moves back, so that the response can
+// still end cleanly.
+func (st *stream) wrote() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.writing = false
+	if st.aborted {
+		_ = st.rc.SetWriteDeadline(time.Now().Add(st.s.cfg.writeTimeout))
+	}
+}
+
+// abort stops the stream's writes. A write in progress fails at once: Close
+// calls abort, and a client that stopped reading must not hold it up for
+// the write timeout. An idle stream instead ends cleanly, when it sees the
+// server's done channel closed.
 func (st *stream) abort() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.aborted = true
-	_ = st.rc.SetWriteDeadline(time.Now())
+	if st.writing {
+		_ = st.rc.SetWriteDeadline(time.Now())
+	}
 }
