@@ -3,6 +3,7 @@
 'use strict';
 
 const SEVERITIES = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'];
+const SHORT = { DEBUG: 'dbg', INFO: 'info', WARNING: 'warn', ERROR: 'err', CRITICAL: 'crit' };
 const KNOWN_TYPES = ['workflow_started', 'workflow_completed', 'workflow_failed', 'step_started',
   'step_completed', 'step_failed', 'agent_message', 'tool_called', 'tool_returned'];
 const MAX_TIMELINE = 200;   // events kept per workflow
@@ -17,7 +18,9 @@ const state = {
   lastId: 0,            // the id of the newest event received
   selected: '',
   dirty: new Set(),
+  feeds: { events: [], errors: [] }, // rows to add at the next frame
   frame: 0,
+  resyncing: false,
   source: null,
   types: new Set(KNOWN_TYPES),
 };
@@ -100,16 +103,19 @@ function summarise(wf, ev) {
   else if (ev.event_type === 'workflow_started') wf.status = 'running';
 }
 
+// trimWorkflows keeps the list within MAX_WORKFLOWS rows, dropping the
+// finished workflow seen longest ago first.
 function trimWorkflows() {
-  if (state.workflows.size <= MAX_WORKFLOWS) return;
-  let oldest = null;
-  for (const wf of state.workflows.values()) {
-    if (wf.status !== 'running' && (!oldest || wf.seen < oldest.seen)) oldest = wf;
+  while (state.workflows.size > MAX_WORKFLOWS) {
+    let oldest = null;
+    for (const wf of state.workflows.values()) {
+      if (wf.status !== 'running' && (!oldest || wf.seen < oldest.seen)) oldest = wf;
+    }
+    if (!oldest) return;
+    state.workflows.delete(oldest.id);
+    state.dirty.delete(oldest);
+    if (oldest.row) oldest.row.remove();
   }
-  if (!oldest) return;
-  state.workflows.delete(oldest.id);
-  state.dirty.delete(oldest);
-  if (oldest.row) oldest.row.remove();
 }
 
 // render updates the rows of the workflows that changed, once per frame.
@@ -119,6 +125,7 @@ function schedule() {
 
 function render() {
   state.frame = 0;
+  for (const [id, pending] of Object.entries(state.feeds)) flushFeed(id, pending);
   const list = $('workflows');
   for (const wf of state.dirty) {
     if (!wf.row) {
@@ -152,7 +159,7 @@ function fillRow(wf) {
   badges.replaceChildren();
   for (const sev of SEVERITIES) {
     const n = wf.counts[sev];
-    if (n) badges.append(el('span', 'badge sev-' + sev, sev.slice(0, 4) + ' ' + n));
+    if (n) badges.append(el('span', 'badge sev-' + sev, SHORT[sev] + ' ' + n));
   }
   row.children[4].textContent = wf.lastMessage;
 }
@@ -197,10 +204,22 @@ function eventRow(ev) {
 }
 
 function feed(listId, ev) {
+  const pending = state.feeds[listId];
+  pending.push(ev);
+  if (pending.length > MAX_FEED) pending.shift();
+}
+
+// flushFeed adds the pending rows of a feed, newest first, keeping MAX_FEED.
+function flushFeed(listId, pending) {
+  if (!pending.length) return;
   const list = $(listId);
-  const row = eventRow(ev);
-  if (ev.adw_id) row.addEventListener('click', () => select(ev.adw_id));
-  list.prepend(row);
+  const rows = pending.map((ev) => {
+    const row = eventRow(ev);
+    if (ev.adw_id) row.addEventListener('click', () => select(ev.adw_id));
+    return row;
+  }).reverse();
+  pending.length = 0;
+  list.prepend(...rows);
   while (list.children.length > MAX_FEED) list.lastChild.remove();
 }
 
@@ -222,18 +241,27 @@ function onEvent(msg) {
   state.lastId = Math.max(state.lastId, id);
   addType(ev.event_type);
   apply(ev, id);
-  if (id > state.through && passes(ev)) {
+  if (passes(ev)) {
     feed('events', ev);
     if (rank(ev.severity) >= rank('ERROR')) feed('errors', ev);
   }
   schedule();
 }
 
+// onGap reports events the stream skipped and, past the first snapshot,
+// reloads the workflow summaries, which the server kept counting.
 function onGap(msg) {
   if (state.lastId < state.through) return; // before the snapshot: already counted
   let missed = '?';
   try { missed = JSON.parse(msg.data).missed; } catch { /* keep '?' */ }
-  notice('stream gap: ' + missed + ' events missed');
+  notice('stream gap: ' + missed + ' events missed; workflow list reloaded');
+  resync();
+}
+
+async function resync() {
+  if (state.resyncing) return;
+  state.resyncing = true;
+  try { await loadWorkflows(); } finally { state.resyncing = false; }
 }
 
 function setConn(stateName, text) {
@@ -263,17 +291,26 @@ function connect() {
   });
 }
 
+// loadWorkflows takes the server's workflow summaries: events up to its
+// "through" id are counted there, so the page counts only later ones.
 async function loadWorkflows() {
   try {
     const res = await fetch('api/workflows');
     if (!res.ok) return;
     const body = await res.json();
-    state.through = body.through || 0;
+    state.through = Math.max(state.through, body.through || 0);
     for (const w of body.workflows.slice().reverse()) {
-      const wf = fromSnapshot(w);
-      state.workflows.set(wf.id, wf);
-      state.dirty.add(wf);
+      const fresh = fromSnapshot(w);
+      const wf = state.workflows.get(fresh.id);
+      if (wf) {
+        Object.assign(wf, { status: fresh.status, first: fresh.first, last: fresh.last,
+          counts: fresh.counts, lastMessage: fresh.lastMessage });
+      } else {
+        state.workflows.set(fresh.id, fresh);
+      }
+      state.dirty.add(wf || fresh);
     }
+    trimWorkflows();
   } catch { /* the stream still fills the page */ }
   schedule();
 }
