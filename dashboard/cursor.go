@@ -18,7 +18,7 @@ type cursor struct {
 
 // A read is what one look at the ring gives a stream.
 type read struct {
-	entries []*entry        // the entries from cursor.next on, in order
+	entries []entry         // the entries from cursor.next on, in order
 	wait    <-chan struct{} // closed when the ring has more
 	slow    bool            // the stream fell behind and was moved to the live edge
 }
@@ -52,7 +52,7 @@ func (c *cursor) start(r *ring, resume lastEventID, replay uint64) {
 // moves c past them. If the client has more than c.backlog events that were
 // published since it connected still waiting, it moves c to the live edge
 // instead, counts what it skipped, and reports the stream as slow.
-func (c *cursor) read(r *ring, dst []*entry) read {
+func (c *cursor) read(r *ring, dst []entry) read {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	got := read{wait: r.changed}
@@ -70,7 +70,7 @@ func (c *cursor) read(r *ring, dst []*entry) read {
 	}
 	end := min(r.head, c.next+uint64(cap(dst))-1)
 	for seq := c.next; seq <= end; seq++ {
-		dst = append(dst, r.at(seq))
+		dst = append(dst, r.copyLocked(seq))
 	}
 	c.next = end + 1
 	got.entries = dst

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/adws/eventbus"
 )
@@ -102,34 +103,41 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// batchWindow is how long the pump lets events gather after the first
+// one wakes it. It bounds how often the pump wakes (and so how often a
+// publisher pays for waking it) to once per window, at the cost of up to
+// that much latency.
+const batchWindow = time.Millisecond
+
 // runPump numbers the events the bus handed over, records them in the
 // workflow table and then appends them to the ring, until Close. The table
 // is updated first, so a client that reads it and then resumes the stream
 // after its Through sees every later event exactly once.
 func (s *Server) runPump() {
 	prev := make([]eventbus.Event, 0, s.cfg.intake)
-	var entries []*entry
-	var seq uint64 // the last sequence number given out
+	window := time.NewTimer(batchWindow)
+	defer window.Stop()
 	for {
 		select {
 		case <-s.in.wake:
 		case <-s.done:
 			return
 		}
+		window.Reset(batchWindow)
+		select {
+		case <-window.C:
+		case <-s.done:
+			return
+		}
 		batch, lost := s.in.take(prev)
-		for _, e := range batch {
-			seq++
-			entries = append(entries, &entry{seq: seq, kind: anEvent, ev: e})
-		}
+		through := s.ring.newestSeq() + uint64(len(batch))
 		if lost > 0 {
-			seq++
-			entries = append(entries, &entry{seq: seq, kind: aLoss, lost: lost})
+			through++
 		}
-		s.flows.observe(batch, seq)
+		s.flows.observe(batch, through)
 		s.recorded.Add(uint64(len(batch)))
-		s.ring.append(entries)
-		clear(entries)
-		entries, prev = entries[:0], batch
+		s.ring.append(batch, lost)
+		prev = batch
 	}
 }
 

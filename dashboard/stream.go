@@ -57,7 +57,7 @@ func (st *stream) run(done <-chan struct{}, ctxDone <-chan struct{}) error {
 	}
 	heartbeat := time.NewTicker(st.s.cfg.heartbeat)
 	defer heartbeat.Stop()
-	dst := make([]*entry, 0, maxBatch)
+	dst := make([]entry, 0, maxBatch)
 	for {
 		got := st.cur.read(st.s.ring, dst[:0])
 		if got.slow {
@@ -92,9 +92,10 @@ func (st *stream) run(done <-chan struct{}, ctxDone <-chan struct{}) error {
 // writeEntries writes the events of es that the stream's filter selects,
 // each after a gap event for what was skipped before it, and a gap event at
 // the end for what is still unreported.
-func (st *stream) writeEntries(es []*entry) error {
+func (st *stream) writeEntries(es []entry) error {
 	b := st.buf[:0]
-	for _, en := range es {
+	for i := range es {
+		en := &es[i]
 		if en.kind == aLoss {
 			st.cur.missed += en.lost
 			continue
@@ -103,7 +104,7 @@ func (st *stream) writeEntries(es []*entry) error {
 			continue
 		}
 		b = st.appendGap(b)
-		b = appendEvent(b, en, st.names)
+		b = appendEvent(b, en, st.s.ring.json(en), st.names)
 	}
 	b = st.appendGap(b)
 	st.buf = b[:0]
@@ -128,7 +129,7 @@ func (st *stream) appendGap(b []byte) []byte {
 
 // appendEvent appends en as an SSE event: its seq as id, its type as
 // event name (unless names is unnamed), its JSON as data.
-func appendEvent(b []byte, en *entry, names eventNames) []byte {
+func appendEvent(b []byte, en *entry, data []byte, names eventNames) []byte {
 	b = append(b, "id: "...)
 	b = strconv.AppendUint(b, en.seq, 10)
 	if names == namedByType {
@@ -136,7 +137,7 @@ func appendEvent(b []byte, en *entry, names eventNames) []byte {
 		b = append(b, eventName(en.ev.Type)...)
 	}
 	b = append(b, "\ndata: "...)
-	b = append(b, en.json()...)
+	b = append(b, data...)
 	return append(b, "\n\n"...)
 }
 
