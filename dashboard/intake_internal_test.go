@@ -33,6 +33,19 @@ func TestIntakeNeverWaits(t *testing.T) {
 	assert.Zero(t, lost, "take resets the loss")
 }
 
+// TestIntakeAllocatesNothing checks the bus handler's promise: no
+// allocation per event, whether the event fits or is dropped.
+func TestIntakeAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's bookkeeping allocates")
+	}
+	in := newIntake(101) // AllocsPerRun calls f once more than asked
+	e := eventbus.Event{Type: "t", ADWID: "adw-1", Message: "m"}
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = in.handle(e) }), "events that fit")
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = in.handle(e) }), "events dropped")
+	assert.Equal(t, uint64(101), in.dropped.Load())
+}
+
 // TestIntakeLossBecomesGap stalls the pump (it waits for the ring's lock)
 // while 100 events are published into an intake of 4: the bus never
 // waits, the events that did not fit are counted, and a client reading the
