@@ -144,7 +144,7 @@ func appendEvent(b []byte, en *entry, data []byte, names eventNames) []byte {
 // eventName returns t for the event field, with CR and LF, which would end
 // the field, written as %0D and %0A. An empty type cannot reach the bus.
 func eventName(t eventbus.EventType) string {
-	if !strings.ContainsAny(string(t), "\r\n") {
+	if !strings.ContainsRune(string(t), '\r') && !strings.ContainsRune(string(t), '\n') {
 		return string(t)
 	}
 	return strings.NewReplacer("\r", "%0D", "\n", "%0A").Replace(string(t))
