@@ -104,9 +104,9 @@
 // allocated once, so recording an event allocates nothing. Each stream
 // runs on its own request's goroutine, reads the ring at its own place and
 // encodes an event to JSON only when it sends it; the first stream to
-// encode an event shares the bytes with the others. Events therefore reach
-// clients about a millisecond after they were published, or later when
-// CPUs are busy.
+// encode an event shares the bytes with the others. So an event waits up
+// to a millisecond for the pump, then for its streams' goroutines to be
+// scheduled; README.md has measured latencies.
 //
 // # Slow clients
 //
