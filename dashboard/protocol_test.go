@@ -144,7 +144,7 @@ func TestHeadersAndMethods(t *testing.T) {
 		if origin != "" {
 			req.Header.Set("Origin", origin)
 		}
-		res, err := http.DefaultClient.Do(req)
+		res, err := (&http.Client{Timeout: waitFor}).Do(req)
 		require.NoError(t, err)
 		res.Body.Close()
 		return res
@@ -162,6 +162,10 @@ func TestHeadersAndMethods(t *testing.T) {
 	assert.Empty(t, res.Header.Get("Access-Control-Allow-Origin"))
 	res = get(withCORS.URL, http.MethodOptions, "/events", "https://ops.example")
 	assert.Equal(t, http.StatusNoContent, res.StatusCode)
+
+	head := get(plain.URL, http.MethodHead, "/events", "")
+	assert.Equal(t, http.StatusOK, head.StatusCode, "HEAD /events answers with the headers and ends")
+	assert.Equal(t, "text/event-stream", head.Header.Get("Content-Type"))
 
 	for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
 		for _, path := range []string{"/", "/events", "/api/workflows", "/api/metrics"} {
