@@ -1,5 +1,10 @@
 package dashboard
 
+// This file holds the Server: New, Close, the pump goroutine and admission
+// of event streams. Server.mu guards the set of open streams and closed;
+// the pump alone writes the intake's taken batches, the workflow table and
+// the ring (each under its own lock, for readers).
+
 import (
 	"errors"
 	"net/http"
@@ -19,16 +24,20 @@ var ErrNilBus = errors.New("dashboard: nil bus")
 // documentation). It is safe for concurrent use. Create it with New and
 // stop it with Close; the zero Server is not usable.
 type Server struct {
+	// Set by New, then only read.
 	bus     *eventbus.Bus
 	sub     eventbus.SubscriptionID
 	cfg     config
 	handler http.Handler
-	in      *intake
-	ring    *ring
-	flows   *workflowTable
-	stats   counters
-	// recorded counts the events the pump recorded.
-	recorded atomic.Uint64
+
+	// Shared with the pump; each guards itself.
+	in    *intake
+	ring  *ring
+	flows *workflowTable
+
+	// Atomic counters.
+	stats    counters
+	recorded atomic.Uint64 // events the pump recorded
 
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -37,7 +46,7 @@ type Server struct {
 	mu      sync.Mutex // guards streams and closed
 	streams map[*stream]struct{}
 	closed  bool
-	active  sync.WaitGroup // streams being served
+	active  sync.WaitGroup // streams being served; Add under mu while !closed
 }
 
 // New subscribes a dashboard to bus and returns it. The subscription is a

@@ -1,5 +1,7 @@
 package dashboard
 
+// This file holds the options of New and their defaults.
+
 import (
 	"strconv"
 	"time"
@@ -151,6 +153,8 @@ const (
 	DisconnectSlowClients
 )
 
+// String returns "gap" or "disconnect", and "SlowClientPolicy(n)" for an
+// undefined value.
 func (p SlowClientPolicy) String() string {
 	switch p {
 	case GapSlowClients:

@@ -21,6 +21,7 @@ const state = {
   feeds: { events: [], errors: [] }, // rows to add at the next frame
   frame: 0,
   resyncing: false,
+  resyncAgain: false,
   source: null,
   types: new Set(KNOWN_TYPES),
 };
@@ -258,10 +259,22 @@ function onGap(msg) {
   resync();
 }
 
+// resync reloads the summaries; a gap that arrives while it runs makes it
+// load them once more, since the snapshot in flight may predate that gap.
 async function resync() {
-  if (state.resyncing) return;
+  if (state.resyncing) {
+    state.resyncAgain = true;
+    return;
+  }
   state.resyncing = true;
-  try { await loadWorkflows(); } finally { state.resyncing = false; }
+  try {
+    do {
+      state.resyncAgain = false;
+      await loadWorkflows();
+    } while (state.resyncAgain);
+  } finally {
+    state.resyncing = false;
+  }
 }
 
 function setConn(stateName, text) {
