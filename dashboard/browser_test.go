@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/adws/eventbus"
 	"github.com/adws/eventbus/dashboard"
+	"github.com/adws/eventbus/dashboard/internal/simulate"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -309,53 +311,38 @@ func testThousandWorkflows(t *testing.T, browser context.Context) {
 	tb.clean(t)
 }
 
+// testScreenshot runs the demo's simulation (cmd/dashboard-demo's, faster)
+// against a bus with the demo's handlers, waits until the page shows a mix
+// of running, completed and failed workflows, opens a failed one's
+// timeline, and saves the screenshot the README shows.
 func testScreenshot(t *testing.T, browser context.Context) {
-	bus, _, ts := newPage(t)
-	_, err := bus.Subscribe(func(e eventbus.Event) error { return nil }, eventbus.WithName("archive"))
+	bus := eventbus.New(eventbus.WithLogger(slog.New(slog.DiscardHandler)),
+		eventbus.WithSlowHandlerThreshold(250*time.Millisecond))
+	t.Cleanup(func() { require.NoError(t, bus.Close()) })
+	require.NoError(t, simulate.Subscribe(bus))
+	d, err := dashboard.New(bus)
 	require.NoError(t, err)
-	_, err = bus.Subscribe(func(e eventbus.Event) error { return fmt.Errorf("pager unreachable") },
-		eventbus.WithName("alerts"), eventbus.Filter{Severities: []eventbus.Severity{eventbus.SeverityError, eventbus.SeverityCritical}})
-	require.NoError(t, err)
-	publishScene(t, bus)
+	ts := httptest.NewServer(d)
+	t.Cleanup(func() {
+		require.NoError(t, d.Close())
+		ts.Close()
+	})
+	ctx, stop := context.WithCancel(t.Context())
+	var sim sync.WaitGroup
+	sim.Go(func() { simulate.Run(ctx, bus, simulate.Config{Rate: 8, Pause: 150 * time.Millisecond, Seed: 15}) })
+	defer func() { stop(); sim.Wait() }()
+
 	tb := openTab(t, browser, ts)
-	tb.waitFor(t, `document.querySelectorAll('#workflows li').length === 12 && document.querySelectorAll('#subs tbody tr').length === 3`)
-	_, err = chromedp.Run(tb.ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(rowJS, "adw-0107")+`.click()`))
+	count := func(status string) string {
+		return `document.querySelectorAll('#workflows li[data-status="` + status + `"]').length`
+	}
+	tb.waitFor(t, count("failed")+` >= 2 && `+count("completed")+` >= 4 && `+count("running")+` >= 3 && `+
+		`parseInt(document.querySelector('#summary').textContent) >= 300`)
+	_, err = chromedp.Run(tb.ctx, chromedp.Evaluate[chromedp.Void](
+		`document.querySelector('#workflows li[data-status="failed"]').click()`))
 	require.NoError(t, err)
 	png, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join("testdata", "dashboard.png"), png, 0o644))
 	tb.clean(t)
-}
-
-// publishScene publishes a dozen workflows in various states, started a
-// few minutes apart, as the demo would show after a while.
-func publishScene(t *testing.T, bus *eventbus.Bus) {
-	steps := []string{"extract", "profile", "clean", "join", "validate", "load"}
-	now := time.Now()
-	for i := range 12 {
-		id := fmt.Sprintf("adw-%04d", 100+i)
-		at := now.Add(-time.Duration(12-i) * 97 * time.Second)
-		emit := func(typ eventbus.EventType, sev eventbus.Severity, msg string) {
-			e := ev(id, typ, sev, msg)
-			e.Source, e.Timestamp = "extractor-agent", at
-			at = at.Add(7 * time.Second)
-			publish(t, bus, e)
-		}
-		emit(eventbus.WorkflowStarted, eventbus.SeverityInfo, "workflow started")
-		for s := range 1 + i%len(steps) {
-			emit(eventbus.StepStarted, eventbus.SeverityInfo, "step "+steps[s]+" started")
-			emit(eventbus.ToolCalled, eventbus.SeverityDebug, "calling sql.query")
-			if (i+s)%5 == 4 {
-				emit(eventbus.ToolReturned, eventbus.SeverityWarning, "s3.get was slow: retried")
-			}
-			emit(eventbus.StepCompleted, eventbus.SeverityInfo, "step "+steps[s]+" done")
-		}
-		switch i % 4 {
-		case 1:
-			emit(eventbus.StepFailed, eventbus.SeverityError, "step "+steps[i%len(steps)]+": upstream table missing")
-			emit(eventbus.WorkflowFailed, eventbus.SeverityCritical, "workflow failed at step "+steps[i%len(steps)])
-		case 2, 3:
-			emit(eventbus.WorkflowCompleted, eventbus.SeverityInfo, "workflow completed")
-		}
-	}
 }

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/adws/eventbus"
 	"github.com/adws/eventbus/dashboard"
+	"github.com/adws/eventbus/dashboard/internal/simulate"
 )
 
 func main() {
@@ -57,7 +57,7 @@ func run(out io.Writer, args []string) error {
 	bus := eventbus.New(eventbus.WithLogger(slog.New(slog.DiscardHandler)),
 		eventbus.WithSlowHandlerThreshold(250*time.Millisecond))
 	defer bus.Close()
-	if err := subscribeHandlers(bus); err != nil {
+	if err := simulate.Subscribe(bus); err != nil {
 		return err
 	}
 	dash, err := dashboard.New(bus)
@@ -75,7 +75,7 @@ func run(out io.Writer, args []string) error {
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(out, "dashboard: http://%s/\n", ln.Addr())
 
-	simulate(ctx, bus, *rate)
+	simulate.Run(ctx, bus, simulate.Config{Rate: *rate, Pause: 800 * time.Millisecond, Seed: uint64(time.Now().UnixNano())})
 	fmt.Fprintln(out, "stopping")
 	// Close the dashboard first: it ends the event streams, which
 	// http.Server.Shutdown would otherwise wait for.
@@ -89,32 +89,4 @@ func run(out io.Writer, args []string) error {
 		return err
 	}
 	return bus.Close()
-}
-
-// subscribeHandlers adds the services a workflow platform would have: an
-// archive, an alerter that sometimes cannot reach its pager, and an
-// indexer that is sometimes slow.
-func subscribeHandlers(bus *eventbus.Bus) error {
-	_, err := bus.SubscribeAsync(func(context.Context, eventbus.Event) error { return nil },
-		eventbus.WithName("archive"))
-	if err != nil {
-		return err
-	}
-	_, err = bus.Subscribe(func(e eventbus.Event) error {
-		if rand.IntN(5) == 0 {
-			return errors.New("pager unreachable")
-		}
-		return nil
-	}, eventbus.WithName("alerts"), eventbus.Filter{Severities: []eventbus.Severity{eventbus.SeverityError, eventbus.SeverityCritical}})
-	if err != nil {
-		return err
-	}
-	_, err = bus.Subscribe(func(e eventbus.Event) error {
-		if rand.IntN(40) == 0 {
-			time.Sleep(time.Duration(200+rand.IntN(400)) * time.Millisecond)
-		}
-		return nil
-	}, eventbus.WithName("search-indexer"), eventbus.Ordered(),
-		eventbus.Filter{Types: []eventbus.EventType{eventbus.StepCompleted, eventbus.ToolReturned}})
-	return err
 }
