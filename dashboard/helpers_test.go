@@ -21,7 +21,7 @@ import (
 
 // waitFor bounds every wait of a test, so that a broken guarantee fails
 // the test instead of hanging it.
-const waitFor = 10 * time.Second
+const waitFor = 30 * time.Second
 
 // newBus returns an inline bus (WithMaxWorkers(0)), closed at cleanup.
 func newBus(t testing.TB) *eventbus.Bus {
