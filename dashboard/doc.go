@@ -166,7 +166,7 @@
 // the summaries' "through". EventSource reconnects by itself, sending
 // Last-Event-ID; if the browser gives up (the server answered an error),
 // the page opens a new stream after 2 s. A badge shows whether the stream
-// is live. After a gap the page reloads the summaries. Past 5,000
+// is live. After any gap the page reloads the summaries. Past 5,000
 // workflows it drops finished ones, those it saw least recently first
 // (running ones stay, so the list can grow beyond that while more than
 // 5,000 run); it keeps 200 events per workflow for timelines and 100 rows

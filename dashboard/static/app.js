@@ -249,13 +249,16 @@ function onEvent(msg) {
   schedule();
 }
 
-// onGap reports events the stream skipped and, past the first snapshot,
-// reloads the workflow summaries, which the server kept counting.
+// onGap reloads the workflow summaries, which the server kept counting,
+// after any gap: the page cannot tell from a gap alone whether the events
+// it skipped are all counted in the summaries it has. It reports the gap
+// unless the stream is still replaying what those summaries count.
 function onGap(msg) {
-  if (state.lastId < state.through) return; // before the snapshot: already counted
-  let missed = '?';
-  try { missed = JSON.parse(msg.data).missed; } catch { /* keep '?' */ }
-  notice('stream gap: ' + missed + ' events missed; workflow list reloaded');
+  if (state.lastId >= state.through) {
+    let missed = '?';
+    try { missed = JSON.parse(msg.data).missed; } catch { /* keep '?' */ }
+    notice('stream gap: ' + missed + ' events missed; workflow list reloaded');
+  }
   resync();
 }
 
