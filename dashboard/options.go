@@ -67,8 +67,9 @@ func WithReplay(n int) Option {
 // WithClientBuffer sets how many events published since a client connected
 // it may have waiting, not yet written to it, before it counts as slow
 // (default 1,024). A slow client gets a gap event and goes on with live
-// events, or is disconnected under DisconnectSlowClients. The events are
-// shared between clients, not copied per client. It panics if n < 1.
+// events, or is disconnected under DisconnectSlowClients. It bounds a
+// distance in the ring that all streams share, not a queue: waiting events
+// are not copied per client. It panics if n < 1.
 func WithClientBuffer(n int) Option {
 	if n < 1 {
 		panic("dashboard: WithClientBuffer: buffer must be at least 1")
