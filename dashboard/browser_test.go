@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -328,6 +329,8 @@ func testThousandWorkflows(t *testing.T, browser context.Context) {
 // against a bus with the demo's handlers, waits until the page shows a mix
 // of running, completed and failed workflows, opens a failed one's
 // timeline, and saves the screenshot the README shows.
+var updateScreenshot = flag.Bool("update-screenshot", false, "replace testdata/dashboard.png, the README's screenshot")
+
 func testScreenshot(t *testing.T, browser context.Context) {
 	bus := eventbus.New(eventbus.WithLogger(slog.New(slog.DiscardHandler)),
 		eventbus.WithSlowHandlerThreshold(250*time.Millisecond))
@@ -356,6 +359,13 @@ func testScreenshot(t *testing.T, browser context.Context) {
 	require.NoError(t, err)
 	png, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join("testdata", "dashboard.png"), png, 0o644))
+	require.Greater(t, len(png), 10_000, "a screenshot of a page with content")
+	require.Equal(t, "\x89PNG", string(png[:4]))
+	// Every run saves its screenshot (git ignores it); -update-screenshot
+	// also replaces the one the README shows.
+	require.NoError(t, os.WriteFile(filepath.Join("testdata", "dashboard-latest.png"), png, 0o644))
+	if *updateScreenshot {
+		require.NoError(t, os.WriteFile(filepath.Join("testdata", "dashboard.png"), png, 0o644))
+	}
 	tb.clean(t)
 }
