@@ -273,13 +273,15 @@
 // next (the first starts at the publish's reading). Beyond that a run costs
 // a deferred recover and a few atomic additions on counters striped so that
 // CPUs rarely share them (per subscription: runs started, delivered or
-// failed, total and longest duration; per bus: delivered and in flight),
-// and nothing is formatted unless its log level is on. A publish costs a
+// failed, total and longest duration; the bus's delivered and in-flight
+// counts are added once per series of runs one goroutine makes back to
+// back), and nothing is formatted unless its log level is on. A publish costs a
 // validation, an ID from the runtime's per-thread generator, the timestamp
 // taken from the first run's clock reading, a walk over the registry
 // snapshot with each subscription's filters, a count in a sharded
 // generation for Drain, and, when runs go to a pool, one lock to queue them
-// and one per run to take it. Deliveries are recycled per bus, so the
+// and one for each worker that joins in; the workers then claim the runs
+// one at a time with an atomic addition. Deliveries are recycled per bus, so the
 // publish paths allocate nothing in the steady state while Debug logging,
 // the Observer and the watchdog are off (TestAllocations); handing a ctx to
 // async handlers allocates it unless the publisher's ctx is
