@@ -559,7 +559,7 @@ func (b *Bridge) importJetStream(s *slot, m jetstream.Msg) bool {
 		b.n.terminated.Add(1)
 		b.log.LogAttrs(b.ctx, slog.LevelWarn, "natsbridge: terminated a malformed message",
 			slog.String(keySubject, m.Subject()), slog.String(keyError, err.Error()))
-		if err := m.TermWithReason("malformed"); err != nil {
+		if err := b.term(m); err != nil {
 			b.log.LogAttrs(b.ctx, slog.LevelWarn, "natsbridge: term failed",
 				slog.String(keySubject, m.Subject()), slog.String(keyError, err.Error()))
 		}
@@ -592,6 +592,20 @@ func (b *Bridge) importJetStream(s *slot, m jetstream.Msg) bool {
 	}
 	b.nak(m, e, delivered, b.backoff(delivered), err)
 	return true
+}
+
+// term terminates m, a message that does not decode, so that the server
+// never delivers it again. A server from 2.10.4 on gets TermWithReason, and
+// puts the reason in its advisory; older servers would ignore that
+// altogether and deliver the message again after AckWait, so they get a
+// plain Term. So does a server whose version the Bridge cannot tell (while
+// nats.go reconnects, the term waits in its buffer for whichever server
+// comes next).
+func (b *Bridge) term(m jetstream.Msg) error {
+	if atLeast(b.nc.ConnectedServerVersion(), termReasonVersion) {
+		return m.TermWithReason(termReason)
+	}
+	return m.Term()
 }
 
 // errGoexit is what the log says about a message whose handler ended the
