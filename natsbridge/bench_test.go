@@ -102,7 +102,7 @@ func BenchmarkCrossing(b *testing.B) {
 	subject := natsbridge.Subject(natsbridge.DefaultSubjectPrefix, e)
 
 	rawPath := func(b *testing.B, publish func(*nats.Conn) error, receive func(*nats.Msg)) {
-		pub, sub := connect(b, es, "pub"), connect(b, es, "sub")
+		pub, sub := es.Connect("pub"), es.Connect("sub")
 		c := newCounter()
 		s, err := sub.Subscribe(natsbridge.DefaultSubjectPrefix+".>", func(m *nats.Msg) {
 			receive(m)
@@ -144,10 +144,10 @@ func BenchmarkCrossing(b *testing.B) {
 		c := newCounter()
 		_, err := busB.Subscribe(func(eventbus.Event) error { c.add(); return nil })
 		require.NoError(b, err)
-		exp, err := natsbridge.New(ctx, busA, connect(b, es, "a"), append(opts, natsbridge.WithExport())...)
+		exp, err := natsbridge.New(ctx, busA, es.Connect("a"), append(opts, natsbridge.WithExport())...)
 		require.NoError(b, err)
 		defer exp.Close()
-		imp, err := natsbridge.New(ctx, busB, connect(b, es, "b"), append(opts, natsbridge.WithImport(""))...)
+		imp, err := natsbridge.New(ctx, busB, es.Connect("b"), append(opts, natsbridge.WithImport(""))...)
 		require.NoError(b, err)
 		defer imp.Close()
 		e := benchEvent()
