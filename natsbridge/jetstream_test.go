@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,6 +185,61 @@ func TestJetStreamMalformedTerminated(t *testing.T) {
 		require.NoError(t, err)
 		assert.Zero(t, pending, "more than one message terminated")
 		require.NoError(t, busB.Drain(ctx))
+		assert.Equal(t, 1, rec.count())
+	})
+}
+
+// TestJetStreamPoisonMessages publishes 2,000 malformed messages, twice the
+// server's default MaxAckPending of 1,000, and then a valid event, on a
+// server that takes a reason for a termination and on one that does not
+// (2.9). The valid event arrives; each malformed message is terminated,
+// counted and logged exactly once, and never delivered again; the consumer
+// ends with nothing pending. With a termination that the server ignores,
+// the first 1,000 would stay pending, the consumer would stall before the
+// valid event, and each would come back every AckWait, counted again.
+func TestJetStreamPoisonMessages(t *testing.T) {
+	onEachServer(t, func(t *testing.T, es *natstest.Server) {
+		const malformed = 2000
+		bus := newBus(t)
+		rec := newRecorder()
+		_, err := bus.Subscribe(rec.handle)
+		require.NoError(t, err)
+		var logged atomic.Int64
+		ncB := es.Connect("b")
+		// A short AckWait, so that a message left pending comes back soon.
+		br, err := natsbridge.New(ctxFor(t), bus, ncB, natsbridge.WithJetStream(stream), natsbridge.WithImport(""),
+			natsbridge.WithQueueGroup("loader"), natsbridge.WithAckWait(time.Second),
+			natsbridge.WithLogger(slog.New(countingHandler{&logged})))
+		require.NoError(t, err)
+		t.Cleanup(func() { br.Close() })
+
+		js, err := jetstream.New(es.Connect("producer"))
+		require.NoError(t, err)
+		ctx := ctxFor(t)
+		subject := natsbridge.DefaultSubjectPrefix + ".step_failed._"
+		for i := range malformed {
+			_, err := js.PublishAsync(subject, fmt.Appendf(nil, `{"attempt":%d}`, i)) // no id, type, severity or timestamp
+			require.NoError(t, err)
+		}
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-ctx.Done():
+			t.Fatal("the stream did not acknowledge the malformed messages")
+		}
+		good := event(eventbus.StepFailed, "", 0)
+		jsPublish(t, js.Conn(), good)
+
+		require.Eventually(t, func() bool { return rec.seen(good.ID) == 1 }, waitFor, tick, "%+v", br.Stats())
+		require.Eventually(t, func() bool { return settled(info(t, ncB)) }, waitFor, tick, "%+v", br.Stats())
+		ci := info(t, ncB)
+		st := br.Stats()
+		t.Logf("nats-server %s: %+v; consumer: delivered %d, redelivered %d, ack pending %d, pending %d",
+			ncB.ConnectedServerVersion(), st, ci.Delivered.Consumer, ci.NumRedelivered, ci.NumAckPending, ci.NumPending)
+		assert.Equal(t, natsbridge.Stats{Imported: 1, Terminated: malformed}, st)
+		assert.Equal(t, uint64(malformed+1), ci.Delivered.Consumer, "deliveries, redeliveries included")
+		assert.Equal(t, uint64(malformed+1), ci.AckFloor.Stream, "every message settled")
+		assert.Equal(t, int64(malformed), logged.Load(), "log lines at Warn or above")
+		require.NoError(t, bus.Drain(ctx))
 		assert.Equal(t, 1, rec.count())
 	})
 }
