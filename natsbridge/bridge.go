@@ -271,66 +271,6 @@ func WithPublishRetry(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.publishRetry = d })
 }
 
-// Stats are the counters of a Bridge. Each says exactly when it moves.
-type Stats struct {
-	// Exported counts events handed to NATS: with core NATS when
-	// Conn.PublishMsg accepted them (into its buffer, or its reconnect
-	// buffer while disconnected), with JetStream when the stream
-	// acknowledged them.
-	Exported uint64
-	// ExportErrors counts export runs that did not export their event:
-	// publishing failed (after the retries, with JetStream), the event did
-	// not encode, its subject was longer than MaxSubjectLen, the run
-	// started after Close began, or Close interrupted a JetStream export
-	// waiting for its acknowledgement (which the stream may have stored
-	// all the same). The bus gets the error from the handler,
-	// logs it, and returns it from PublishAndWait.
-	ExportErrors uint64
-	// Skipped counts events that matched the export filters but were not
-	// exported because a Bridge was importing them into this bus.
-	Skipped uint64
-	// Imported counts messages published into the local bus: with core NATS
-	// when Publish accepted them, with JetStream when PublishAndWait returned
-	// nil (and the message was acknowledged).
-	Imported uint64
-	// ImportErrors counts core NATS messages that the local bus refused
-	// (closed, or its queue full), whose import Close interrupted, or whose
-	// handler ended the import goroutine with runtime.Goexit; they are lost.
-	// JetStream failures are counted in Naked.
-	ImportErrors uint64
-	// Looped counts messages dropped on import because they carried this
-	// Bridge's own origin (with JetStream they are acknowledged).
-	Looped uint64
-	// Terminated counts messages that did not decode: dropped with core
-	// NATS, terminated with JetStream, so that they are never delivered
-	// again.
-	Terminated uint64
-	// Naked counts JetStream messages acknowledged negatively: a handler
-	// failed or ended the import goroutine with runtime.Goexit, the bus
-	// refused the event (also when it was closed), Close interrupted the
-	// wait, or Close or the closed bus found the message fetched and not yet
-	// imported. The server delivers them again, after the backoff or, for
-	// the last three, at once.
-	Naked uint64
-	// Dropped counts core NATS messages that nats.go discarded because the
-	// import fell behind (a slow consumer).
-	Dropped uint64
-	// Reattached counts the times the JetStream import found its consumer
-	// gone (deleted by an operator, or removed by the server after its
-	// inactivity threshold while the Bridge was cut off) and created it again
-	// or attached to a durable of the same name that someone else created.
-	Reattached uint64
-	// ImportStopped is true once the import has stopped by itself, before
-	// Close or Drain: the bus was closed, or the connection was closed. The
-	// Bridge logs the reason once, and imports nothing more.
-	ImportStopped bool
-}
-
-type counters struct {
-	exported, exportErrors, skipped, imported, importErrors,
-	looped, terminated, naked, reattached atomic.Uint64
-}
-
 // A Bridge carries events between a local [eventbus.Bus] and NATS. It is safe
 // for concurrent use. Create one with New and stop it with Drain or Close;
 // the zero Bridge is not usable.
@@ -510,30 +450,6 @@ func (b *Bridge) setup(ctx context.Context) error {
 // Origin returns the origin the Bridge writes into the Adws-Origin header.
 func (b *Bridge) Origin() string { return b.cfg.origin }
 
-// Stats returns a snapshot of the Bridge's counters. See [Stats] for when each
-// moves.
-func (b *Bridge) Stats() Stats {
-	s := Stats{
-		Exported:      b.n.exported.Load(),
-		ExportErrors:  b.n.exportErrors.Load(),
-		Skipped:       b.n.skipped.Load(),
-		Imported:      b.n.imported.Load(),
-		ImportErrors:  b.n.importErrors.Load(),
-		Looped:        b.n.looped.Load(),
-		Terminated:    b.n.terminated.Load(),
-		Naked:         b.n.naked.Load(),
-		Dropped:       b.dropped.Load(),
-		Reattached:    b.n.reattached.Load(),
-		ImportStopped: b.stoppedItself.Load(),
-	}
-	if b.sub != nil {
-		if d, err := b.sub.Dropped(); err == nil && uint64(d) > s.Dropped {
-			s.Dropped = uint64(d)
-		}
-	}
-	return s
-}
-
 // Drain stops the Bridge gracefully, like http.Server.Shutdown. In order, it
 // waits (with the bus's Drain) for the handler runs in progress, so that the
 // events they publish can still be exported; stops the exporter from taking
@@ -663,8 +579,11 @@ func (b *Bridge) draining() bool { return b.isDraining.Load() }
 // moment, and every event once the gate is shut; otherwise it counts the
 // run that the bus is about to queue.
 func (b *Bridge) admit(e eventbus.Event) bool {
+	if b.gateShut.Load() {
+		return false // stopping: not exported, and no error
+	}
 	if b.flight.has(e.ID) {
-		b.n.skipped.Add(1)
+		b.n.notReexported.Add(1)
 		return false
 	}
 	b.admitted.Add(1)

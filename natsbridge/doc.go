@@ -62,7 +62,7 @@
 // without [WithOrigin] shares it, so one Bridge that exports and another that
 // imports, on the same bus, do not echo its events back into it. An event
 // that a Bridge imports into a bus is never exported again by any Bridge on
-// that bus ([Stats].Skipped): while the importer publishes it, its id is in a
+// that bus ([Stats].NotReexported): while the importer publishes it, its id is in a
 // set that the exporter's filter checks (the bus calls filters inside
 // Publish, on the publishing goroutine), in core and JetStream mode alike.
 // So a Bridge does not forward events from one NATS system to another, and a

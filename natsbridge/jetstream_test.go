@@ -65,7 +65,7 @@ func TestJetStreamBothWaysNoLoop(t *testing.T) {
 			require.NoError(t, busB.Publish(ctx, event(eventbus.StepCompleted, "adw-b", i)))
 		}
 		want := func(exported, imported int) natsbridge.Stats {
-			return natsbridge.Stats{Exported: uint64(exported), Looped: uint64(exported), Imported: uint64(imported), Skipped: uint64(imported)}
+			return natsbridge.Stats{Exported: uint64(exported), Looped: uint64(exported), Imported: uint64(imported), NotReexported: uint64(imported)}
 		}
 		require.Eventually(t, func() bool {
 			return brA.Stats() == want(nA, nB) && brB.Stats() == want(nB, nA)
@@ -115,6 +115,8 @@ func TestJetStreamRedelivery(t *testing.T) {
 		st := brB.Stats()
 		assert.Equal(t, uint64(2*n), st.Naked, "two failures per event")
 		assert.Equal(t, uint64(0), st.Terminated)
+		// Each delivery, redeliveries included, is in exactly one counter.
+		assert.Equal(t, info(t, ncB).Delivered.Consumer, st.Imported+st.Looped+st.Terminated+st.Naked)
 		mu.Lock()
 		defer mu.Unlock()
 		assert.Len(t, attempts, n)
@@ -237,6 +239,7 @@ func TestJetStreamPoisonMessages(t *testing.T) {
 			ncB.ConnectedServerVersion(), st, ci.Delivered.Consumer, ci.NumRedelivered, ci.NumAckPending, ci.NumPending)
 		assert.Equal(t, natsbridge.Stats{Imported: 1, Terminated: malformed}, st)
 		assert.Equal(t, uint64(malformed+1), ci.Delivered.Consumer, "deliveries, redeliveries included")
+		assert.Equal(t, ci.Delivered.Consumer, st.Imported+st.Looped+st.Terminated+st.Naked)
 		assert.Equal(t, uint64(malformed+1), ci.AckFloor.Stream, "every message settled")
 		assert.Equal(t, int64(malformed), logged.Load(), "log lines at Warn or above")
 		require.NoError(t, bus.Drain(ctx))
