@@ -55,6 +55,7 @@ const (
 	defaultNakMax       = 30 * time.Second
 	defaultPublishRetry = time.Minute
 	publishAttemptWait  = 5 * time.Second // one JetStream publish waits this long for its ack
+	publishWindow       = 256             // JetStream exports awaiting their ack at once, at most
 	retryWaitMin        = 50 * time.Millisecond
 	retryWaitMax        = 2 * time.Second
 	reattachWaitMin     = 100 * time.Millisecond // backoff while the consumer cannot be re-attached
@@ -303,7 +304,9 @@ type Bridge struct {
 	shutGate  sync.Once
 	unsubOnce sync.Once
 	exports   tracker
-	flight    *inFlight // ids being imported into bus, by any Bridge
+	window    chan struct{} // a place for each JetStream export awaiting its ack
+	pub       publisher     // encodes and publishes JetStream exports
+	flight    *inFlight     // ids being imported into bus, by any Bridge
 
 	// Import.
 	sub           *nats.Subscription // core import
@@ -385,6 +388,7 @@ func New(ctx context.Context, bus *eventbus.Bus, nc *nats.Conn, opts ...Option) 
 	}
 	b := &Bridge{bus: bus, nc: nc, cfg: cfg, log: cfg.logger, prefix: cfg.prefix}
 	b.exports.idle = make(chan struct{})
+	b.window = make(chan struct{}, publishWindow)
 	b.admitted.Store(1) // the gate's own token, given back by shut
 	b.originHeader = []string{cfg.origin}
 	b.header = nats.Header{HeaderOrigin: b.originHeader}
@@ -435,6 +439,9 @@ func (b *Bridge) setup(ctx context.Context) error {
 		var id eventbus.SubscriptionID
 		var err error
 		if b.js != nil {
+			if err := b.startPublisher(); err != nil {
+				return err
+			}
 			id, err = b.bus.SubscribeAsync(b.exportAsync, opts...)
 		} else {
 			id, err = b.bus.Subscribe(b.export, opts...)
@@ -561,6 +568,7 @@ func (b *Bridge) Close() error {
 		b.shut()
 		b.cancel()
 		<-b.exports.close()
+		b.stopPublisher() // no export is in progress
 		b.endImport(false)
 		_ = b.loops.wait(nil, false)
 		if b.jsi != nil {

@@ -9,3 +9,11 @@ func TermReasonFor(serverVersion string) string {
 	}
 	return ""
 }
+
+// AwaitingAck returns how many JetStream exports of b await their
+// acknowledgement now.
+func (b *Bridge) AwaitingAck() int { return len(b.window) }
+
+// PublishWindow is the most JetStream exports that await their
+// acknowledgement at once.
+const PublishWindow = publishWindow

@@ -781,6 +781,63 @@ func TestJetStreamPermanentErrorIsNotRetried(t *testing.T) {
 	})
 }
 
+// TestJetStreamExportWindow publishes many more events than the export
+// window holds while the server is down: exactly PublishWindow exports
+// await their acknowledgement, the others wait for a place, and once the
+// server is back every event is stored once and exported without error.
+func TestJetStreamExportWindow(t *testing.T) {
+	onEachServer(t, func(t *testing.T, es *natstest.Server) {
+		const n = 4 * natsbridge.PublishWindow
+		bus := newBus(t)
+		nc := es.Connect("a")
+		br := newBridge(t, bus, nc, natsbridge.WithJetStream(stream), natsbridge.WithExport())
+		es.Stop()
+		ctx := ctxFor(t)
+		for i := range n {
+			require.NoError(t, bus.Publish(ctx, event(eventbus.StepStarted, "adw-1", i)))
+		}
+		require.Eventually(t, func() bool { return br.AwaitingAck() == natsbridge.PublishWindow },
+			waitFor, tick, "awaiting %d", br.AwaitingAck())
+		assert.Zero(t, br.Stats().Exported)
+		es.Restart()
+		require.NoError(t, bus.Drain(ctx))
+		assert.Equal(t, natsbridge.Stats{Exported: n}, br.Stats())
+		assert.Len(t, storedIDs(t, nc), n)
+		assert.Zero(t, br.AwaitingAck())
+	})
+}
+
+// TestJetStreamRefusedExportReachesThePublisher exports, asynchronously,
+// an event that the stream refuses (larger than its MaxMsgSize) and one it
+// takes. The refusal comes with the stream's acknowledgement, long after
+// the publish returned; PublishAndWait still returns it, at once, as the
+// server's API error, and returns nil for the event that was stored.
+func TestJetStreamRefusedExportReachesThePublisher(t *testing.T) {
+	onEachServer(t, func(t *testing.T, es *natstest.Server) {
+		nc := es.Connect("a")
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // well under the minute
+		defer cancel()
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name: stream, Subjects: []string{natsbridge.DefaultSubjectPrefix + ".>"}, MaxMsgSize: 1024,
+		})
+		require.NoError(t, err)
+		bus := newBus(t)
+		br := newBridge(t, bus, nc, natsbridge.WithJetStream(stream), natsbridge.WithExport())
+
+		big := event(eventbus.ToolReturned, "adw-1", 0)
+		big.Data = map[string]any{"blob": strings.Repeat("x", 2048)}
+		err = bus.PublishAndWait(ctx, big)
+		var apiErr *jetstream.APIError
+		require.ErrorAs(t, err, &apiErr, "%v", err)
+		small := event(eventbus.ToolReturned, "adw-1", 1)
+		require.NoError(t, bus.PublishAndWait(ctx, small))
+		assert.Equal(t, natsbridge.Stats{Exported: 1, ExportErrors: 1}, br.Stats())
+		assert.Equal(t, map[uuid.UUID]bool{small.ID: true}, storedIDs(t, nc))
+	})
+}
+
 // TestJetStreamRestartImport checks that an ephemeral consumer, like a
 // durable one, imports again after the server restarts, and so does core
 // NATS: nats.go subscribes again once it has reconnected.
