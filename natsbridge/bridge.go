@@ -60,9 +60,11 @@ const (
 	retryWaitMax        = 2 * time.Second
 	reattachWaitMin     = 100 * time.Millisecond // backoff while the consumer cannot be re-attached
 	reattachWaitMax     = 5 * time.Second
-	lookupWait          = 5 * time.Second  // one consumer lookup or creation while re-attaching
-	fetchWait           = 30 * time.Second // a fetch that waits for a message waits this long
-	fetchBatch          = 8                // an import goroutine takes at most this many messages at once
+	lookupWait          = 5 * time.Second        // one consumer lookup or creation while re-attaching
+	fetchWait           = 30 * time.Second       // a fetch that waits for a message waits this long
+	fetchBatch          = 256                    // an import goroutine takes at most this many messages at once
+	firstFetch          = 8                      // and this many the first time
+	batchWork           = 100 * time.Millisecond // what it takes: as many as it imports in this long
 	ephemeralInactive   = 5 * time.Minute
 )
 

@@ -106,58 +106,6 @@ type jsImport struct {
 	stopOnce sync.Once
 }
 
-// A slot holds the messages one import goroutine fetched and has not yet
-// settled (acknowledged, negatively or not, or terminated), oldest first, so
-// that the keeper can tell the server they are in progress. It belongs to
-// the goroutine's index: a goroutine that replaces one ended by
-// runtime.Goexit goes on with what it held.
-type slot struct {
-	mu   sync.Mutex
-	msgs []jetstream.Msg
-}
-
-func (s *slot) add(ms []jetstream.Msg) {
-	s.mu.Lock()
-	s.msgs = append(s.msgs, ms...)
-	s.mu.Unlock()
-}
-
-// first returns the oldest message, or nil.
-func (s *slot) first() jetstream.Msg {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.msgs) == 0 {
-		return nil
-	}
-	return s.msgs[0]
-}
-
-// settled drops the oldest message, which the goroutine has settled.
-func (s *slot) settled() {
-	s.mu.Lock()
-	s.msgs[0] = nil
-	s.msgs = s.msgs[1:]
-	s.mu.Unlock()
-}
-
-// takeAll empties the slot and returns what it held.
-func (s *slot) takeAll() []jetstream.Msg {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ms := s.msgs
-	s.msgs = nil
-	return ms
-}
-
-// touch resets the server's AckWait timer of every message in s.
-func (s *slot) touch() {
-	s.mu.Lock()
-	for _, m := range s.msgs {
-		_ = m.InProgress() // a lost one is covered by the next
-	}
-	s.mu.Unlock()
-}
-
 // startJetStreamImport creates or attaches to the consumer and starts the
 // goroutines that pull from it, and the one that extends ack deadlines.
 func (b *Bridge) startJetStreamImport(ctx context.Context) error {
@@ -407,6 +355,7 @@ func (j *jsImport) keep() {
 		select {
 		case <-t.C:
 			for i := range j.slots {
+				j.b.sendAcks(j.slots[i].takeAcks())
 				j.slots[i].touch()
 			}
 		case <-reconnected:
@@ -448,8 +397,9 @@ func (b *Bridge) jetStreamLoop(i int) {
 		if !b.importStopping() {
 			return // runtime.Goexit: the next goroutine goes on with them
 		}
-		// Close, or the bus closed: let the server deliver them again now,
-		// rather than after AckWait.
+		// Those imported are acknowledged; the others, on Close or when
+		// the bus closed, are given back at once rather than after AckWait.
+		b.sendAcks(s.takeAcks())
 		for _, m := range s.takeAll() {
 			b.n.naked.Add(1)
 			_ = m.NakWithDelay(0)
@@ -464,40 +414,55 @@ func (b *Bridge) jetStreamLoop(i int) {
 			if !b.importJetStream(s, m) {
 				return
 			}
+			if s.acksDue() {
+				b.sendAcks(s.takeAcks())
+			}
 			continue
 		}
 		cons, gen := j.current()
 		if cons == nil {
 			return
 		}
-		msgs, err := j.fetch(cons)
+		msgs, err := j.fetch(cons, s.sizer.next())
 		if err != nil {
-			switch j.pullFailed(gen, err) {
-			case pullQuit:
-				return
-			case pullRenew:
-				pause = 0
-				continue
-			}
-			pause = min(max(2*pause, retryWaitMin), reattachWaitMax)
-			t := time.NewTimer(pause)
-			select {
-			case <-t.C:
-			case <-b.importStop:
-				t.Stop()
+			if !j.pullAgain(gen, err, &pause) {
 				return
 			}
 			continue
 		}
 		pause = 0
+		s.sizer.fetched(len(msgs))
 		s.add(msgs)
 	}
 }
 
-// fetch takes up to fetchBatch messages that the consumer has for it now,
-// or else waits up to fetchWait for one. It returns none when none came.
-func (j *jsImport) fetch(cons jetstream.Consumer) ([]jetstream.Msg, error) {
-	batch, err := cons.FetchNoWait(fetchBatch)
+// pullAgain decides, after a fetch from the consumer of generation gen
+// failed, whether the goroutine goes on, and waits before it fetches again
+// when it should: pause, doubling from retryWaitMin to reattachWaitMax.
+// It reports false when the goroutine must return.
+func (j *jsImport) pullAgain(gen int, err error, pause *time.Duration) bool {
+	switch j.pullFailed(gen, err) {
+	case pullQuit:
+		return false
+	case pullRenew:
+		*pause = 0
+		return true
+	}
+	*pause = min(max(2**pause, retryWaitMin), reattachWaitMax)
+	t := time.NewTimer(*pause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-j.b.importStop:
+		return false
+	}
+}
+
+// fetch takes up to n messages that the consumer has for it now, or else
+// waits up to fetchWait for one. It returns none when none came.
+func (j *jsImport) fetch(cons jetstream.Consumer, n int) ([]jetstream.Msg, error) {
+	batch, err := cons.FetchNoWait(n)
 	if err != nil {
 		return nil, err
 	}
@@ -551,7 +516,7 @@ func (b *Bridge) importJetStream(s *slot, m jetstream.Msg) bool {
 	}
 	if b.own(m.Headers()) {
 		b.n.looped.Add(1)
-		b.ack(m)
+		s.queueAck(m)
 		return true
 	}
 	e, err := Decode(m.Data())
@@ -580,7 +545,7 @@ func (b *Bridge) importJetStream(s *slot, m jetstream.Msg) bool {
 	switch {
 	case err == nil:
 		b.n.imported.Add(1)
-		b.ack(m)
+		s.queueAck(m)
 		return true
 	case busClosed(err):
 		// Give the message back at once, for another member of the group
@@ -630,10 +595,14 @@ func (b *Bridge) nak(m jetstream.Msg, e eventbus.Event, delivered uint64, delay 
 	}
 }
 
-func (b *Bridge) ack(m jetstream.Msg) {
-	if err := m.Ack(); err != nil {
-		b.log.LogAttrs(b.ctx, slog.LevelWarn, "natsbridge: ack failed, the server will deliver it again",
-			slog.String(keySubject, m.Subject()), slog.String(keyError, err.Error()))
+// sendAcks acknowledges ms, messages imported (or dropped as the Bridge's
+// own), back to back, so that nats.go writes them out together.
+func (b *Bridge) sendAcks(ms []jetstream.Msg) {
+	for _, m := range ms {
+		if err := m.Ack(); err != nil {
+			b.log.LogAttrs(b.ctx, slog.LevelWarn, "natsbridge: ack failed, the server will deliver it again",
+				slog.String(keySubject, m.Subject()), slog.String(keyError, err.Error()))
+		}
 	}
 }
 
