@@ -8,6 +8,7 @@ package natstest
 
 import (
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -75,7 +76,7 @@ func Start(tb testing.TB, kind Kind) *Server {
 	s := &Server{tb: tb, kind: kind, dir: tb.TempDir()}
 	if kind == Standalone {
 		if _, err := Binary(); err != nil {
-			tb.Skipf("no standalone nats-server: %v (apt-get install nats-server, or set NATS_SERVER_BIN)", err)
+			Unavailable(tb, "no standalone nats-server: %v (apt-get install nats-server, or set NATS_SERVER_BIN)", err)
 		}
 	}
 	s.start()
@@ -181,4 +182,15 @@ func (s *Server) Connect(name string) *nats.Conn {
 	s.conns = append(s.conns, nc)
 	s.mu.Unlock()
 	return nc
+}
+
+// Unavailable skips the test because something it needs is missing, saying
+// what and how to get it; with $NATSBRIDGE_NO_SKIP set, as CI sets it, it
+// fails the test instead, so that nothing is skipped unnoticed.
+func Unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("NATSBRIDGE_NO_SKIP") != "" {
+		tb.Fatalf(format+" ($NATSBRIDGE_NO_SKIP is set)", args...)
+	}
+	tb.Skipf(format, args...)
 }
