@@ -92,27 +92,28 @@ func (c *counter) run(b *testing.B, send func()) {
 // BenchmarkCrossing measures events per second from a publisher to a
 // subscriber in another "process" (its own connection) through the same
 // embedded server, each path in its own sub-benchmark of one run, so that
-// their ratios come from the same machine at the same time:
+// their ratios come from the same machine at about the same time:
 //
 //   - raw: nats.go publishes the pre-encoded JSON of the event and a
 //     subscription callback counts it. No encoding, no header, no bus.
-//   - raw+encoding-json: the same, but the publisher json.Marshals the Event
-//     and the callback json.Unmarshals it, as hand-written glue would.
+//   - bridge: events go into bus A, a Bridge exports them (encode, subject,
+//     origin header), a second Bridge imports them (decode, loop check) into
+//     bus B, whose handler counts them. Both buses run handlers inline
+//     (WithMaxWorkers(0)), as the raw callback does.
+//   - watermill: watermill-nats's pkg/nats publisher and subscriber with
+//     its JSONMarshaler, core NATS; see watermill_test.go.
+//   - raw+encoding-json: raw, but the publisher json.Marshals the Event and
+//     the callback json.Unmarshals it, as hand-written glue would.
 //   - raw-jetstream: nats.go's jetstream package publishes the pre-encoded
 //     JSON asynchronously, at most window publishes awaiting the stream's
 //     acknowledgement, each with a Nats-Msg-Id, to a file-backed stream; a
 //     pull consumer (Consume, nats.go's defaults) counts and acknowledges
 //     each message.
-//   - watermill, watermill-jetstream: watermill-nats's pkg/nats publisher and
-//     subscriber with its JSONMarshaler, core NATS and JetStream; see
-//     watermill_test.go.
-//   - bridge: events go into bus A, a Bridge exports them (encode, subject,
-//     origin header), a second Bridge imports them (decode, loop check) into
-//     bus B, whose handler counts them. Both buses run handlers inline
-//     (WithMaxWorkers(0)), as the raw callback does.
-//   - bridge-jetstream: the same through a JetStream stream: each export
+//   - bridge-jetstream: bridge through a JetStream stream: each export
 //     waits for the stream's ack, each import for bus B's handlers and then
 //     acks.
+//   - watermill-jetstream-parallel, watermill-jetstream: watermill with
+//     JetStream, publishing from window goroutines, or from one.
 func BenchmarkCrossing(b *testing.B) {
 	es := natstest.Start(b, natstest.Embedded)
 	e := benchEvent()
@@ -122,9 +123,13 @@ func BenchmarkCrossing(b *testing.B) {
 	}
 	subject := natsbridge.Subject(prefix, e)
 
+	// Each path runs next to those it is compared with: on a shared
+	// machine the load changes from one minute to the next.
 	b.Run("raw", func(b *testing.B) {
 		rawCore(b, es, func(nc *nats.Conn) error { return nc.Publish(subject, data) }, func(*nats.Msg) {})
 	})
+	b.Run("bridge", func(b *testing.B) { bridgePath(b, es) })
+	b.Run("watermill", func(b *testing.B) { watermillPath(b, es, subject, false, 1) })
 	b.Run("raw+encoding-json", func(b *testing.B) {
 		rawCore(b, es, func(nc *nats.Conn) error {
 			data, err := json.Marshal(e)
@@ -140,11 +145,9 @@ func BenchmarkCrossing(b *testing.B) {
 		})
 	})
 	b.Run("raw-jetstream", func(b *testing.B) { rawJetStream(b, es, subject, data) })
-	b.Run("watermill", func(b *testing.B) { watermillPath(b, es, subject, false, 1) })
-	b.Run("watermill-jetstream", func(b *testing.B) { watermillPath(b, es, subject, true, 1) })
-	b.Run("watermill-jetstream-parallel", func(b *testing.B) { watermillPath(b, es, subject, true, window) })
-	b.Run("bridge", func(b *testing.B) { bridgePath(b, es) })
 	b.Run("bridge-jetstream", func(b *testing.B) { bridgePath(b, es, natsbridge.WithJetStream("BENCH")) })
+	b.Run("watermill-jetstream-parallel", func(b *testing.B) { watermillPath(b, es, subject, true, window) })
+	b.Run("watermill-jetstream", func(b *testing.B) { watermillPath(b, es, subject, true, 1) })
 }
 
 // rawCore is the raw path: publish on one connection, a callback on
