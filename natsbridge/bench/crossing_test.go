@@ -12,6 +12,7 @@ import (
 	"github.com/adws/eventbus/natsbridge/internal/natstest"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // batch is how many events one benchmark iteration sends. The iteration
@@ -145,7 +146,17 @@ func BenchmarkCrossing(b *testing.B) {
 		})
 	})
 	b.Run("raw-jetstream", func(b *testing.B) { rawJetStream(b, es, subject, data) })
-	b.Run("bridge-jetstream", func(b *testing.B) { bridgePath(b, es, natsbridge.WithJetStream("BENCH")) })
+	b.Run("bridge-jetstream", func(b *testing.B) {
+		// A stream of its own, deleted afterwards, as every JetStream path
+		// has: the server remembers each message id for its duplicate
+		// window, and a stream kept from run to run would grow that map.
+		js, err := jetstream.New(es.Connect("setup"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		createStream(b, js, "BENCH")
+		bridgePath(b, es, natsbridge.WithJetStream("BENCH"))
+	})
 	b.Run("watermill-jetstream-parallel", func(b *testing.B) { watermillPath(b, es, subject, true, window) })
 	b.Run("watermill-jetstream", func(b *testing.B) { watermillPath(b, es, subject, true, 1) })
 }

@@ -59,7 +59,8 @@ func rawJetStream(b *testing.B, es *natstest.Server, subject string, data []byte
 }
 
 // createStream creates a file-backed stream that captures the subjects of
-// every path, as the bridge's own, and deletes it when the benchmark ends.
+// every path, as a Bridge creates its own, and deletes it when the
+// benchmark ends.
 func createStream(b *testing.B, js jetstream.JetStream, name string) {
 	ctx := context.Background()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
