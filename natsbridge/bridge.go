@@ -209,10 +209,11 @@ func WithLogger(l *slog.Logger) Option {
 // one, messages enter the bus in the order they arrive; with more, in any
 // order. In JetStream mode each goroutine waits for the bus's handlers of
 // its message before it takes the next, so n bounds the events in progress;
-// it fetches only when it holds no message, at most 8 that are there at
-// that moment (or else it waits for one), and the Bridge tells the server
-// every AckWait/3 that each message it holds is in progress, so that none
-// is delivered again while it waits its turn. It panics if n < 1.
+// it fetches only when it holds no message, those that are there at that
+// moment, up to as many as it imported in about 100ms the last time (8 the
+// first time, at most 256), or else it waits for one; and the Bridge tells
+// the server every AckWait/3 that each message it holds is in progress, so
+// that none is delivered again while it waits its turn. It panics if n < 1.
 func WithConcurrency(n int) Option {
 	if n < 1 {
 		panic("natsbridge: WithConcurrency: n must be at least 1")

@@ -75,9 +75,10 @@ func subjectCovers(filter, pattern string) bool {
 
 // A jsImport is the JetStream side of an importing Bridge: the consumer it
 // pulls from and what its goroutines hold. A goroutine fetches only when it
-// holds nothing, at most fetchBatch messages that are there at that moment,
-// or else waits for one; it keeps what it fetched in its slot, where the
-// keeper extends their ack deadlines until each is settled. So no message
+// holds nothing, the messages that are there at that moment, as many as its
+// slot's fetchSizer allows, or else waits for one; it keeps what it fetched
+// in its slot, where the keeper extends their ack deadlines until each is
+// settled. So no message
 // waits anywhere unseen while its AckWait runs. The consumer can go away
 // under it (an operator deletes it, or the server removes an idle ephemeral
 // one while the Bridge is cut off); then the first goroutine to notice
