@@ -55,13 +55,16 @@ const (
 	defaultNakMax       = 30 * time.Second
 	defaultPublishRetry = time.Minute
 	publishAttemptWait  = 5 * time.Second // one JetStream publish waits this long for its ack
+	publishWindow       = 256             // JetStream exports awaiting their ack at once, at most
 	retryWaitMin        = 50 * time.Millisecond
 	retryWaitMax        = 2 * time.Second
 	reattachWaitMin     = 100 * time.Millisecond // backoff while the consumer cannot be re-attached
 	reattachWaitMax     = 5 * time.Second
-	lookupWait          = 5 * time.Second  // one consumer lookup or creation while re-attaching
-	fetchWait           = 30 * time.Second // a fetch that waits for a message waits this long
-	fetchBatch          = 8                // an import goroutine takes at most this many messages at once
+	lookupWait          = 5 * time.Second        // one consumer lookup or creation while re-attaching
+	fetchWait           = 30 * time.Second       // a fetch that waits for a message waits this long
+	fetchBatch          = 256                    // an import goroutine takes at most this many messages at once
+	firstFetch          = 8                      // and this many the first time
+	batchWork           = 100 * time.Millisecond // what it takes: as many as it imports in this long
 	ephemeralInactive   = 5 * time.Minute
 )
 
@@ -206,10 +209,11 @@ func WithLogger(l *slog.Logger) Option {
 // one, messages enter the bus in the order they arrive; with more, in any
 // order. In JetStream mode each goroutine waits for the bus's handlers of
 // its message before it takes the next, so n bounds the events in progress;
-// it fetches only when it holds no message, at most 8 that are there at
-// that moment (or else it waits for one), and the Bridge tells the server
-// every AckWait/3 that each message it holds is in progress, so that none
-// is delivered again while it waits its turn. It panics if n < 1.
+// it fetches only when it holds no message, those that are there at that
+// moment, up to as many as it imported in about 100ms the last time (8 the
+// first time, at most 256), or else it waits for one; and the Bridge tells
+// the server every AckWait/3 that each message it holds is in progress, so
+// that none is delivered again while it waits its turn. It panics if n < 1.
 func WithConcurrency(n int) Option {
 	if n < 1 {
 		panic("natsbridge: WithConcurrency: n must be at least 1")
@@ -271,66 +275,6 @@ func WithPublishRetry(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.publishRetry = d })
 }
 
-// Stats are the counters of a Bridge. Each says exactly when it moves.
-type Stats struct {
-	// Exported counts events handed to NATS: with core NATS when
-	// Conn.PublishMsg accepted them (into its buffer, or its reconnect
-	// buffer while disconnected), with JetStream when the stream
-	// acknowledged them.
-	Exported uint64
-	// ExportErrors counts export runs that did not export their event:
-	// publishing failed (after the retries, with JetStream), the event did
-	// not encode, its subject was longer than MaxSubjectLen, the run
-	// started after Close began, or Close interrupted a JetStream export
-	// waiting for its acknowledgement (which the stream may have stored
-	// all the same). The bus gets the error from the handler,
-	// logs it, and returns it from PublishAndWait.
-	ExportErrors uint64
-	// Skipped counts events that matched the export filters but were not
-	// exported because a Bridge was importing them into this bus.
-	Skipped uint64
-	// Imported counts messages published into the local bus: with core NATS
-	// when Publish accepted them, with JetStream when PublishAndWait returned
-	// nil (and the message was acknowledged).
-	Imported uint64
-	// ImportErrors counts core NATS messages that the local bus refused
-	// (closed, or its queue full), whose import Close interrupted, or whose
-	// handler ended the import goroutine with runtime.Goexit; they are lost.
-	// JetStream failures are counted in Naked.
-	ImportErrors uint64
-	// Looped counts messages dropped on import because they carried this
-	// Bridge's own origin (with JetStream they are acknowledged).
-	Looped uint64
-	// Terminated counts messages that did not decode: dropped with core
-	// NATS, terminated with JetStream, so that they are never delivered
-	// again.
-	Terminated uint64
-	// Naked counts JetStream messages acknowledged negatively: a handler
-	// failed or ended the import goroutine with runtime.Goexit, the bus
-	// refused the event (also when it was closed), Close interrupted the
-	// wait, or Close or the closed bus found the message fetched and not yet
-	// imported. The server delivers them again, after the backoff or, for
-	// the last three, at once.
-	Naked uint64
-	// Dropped counts core NATS messages that nats.go discarded because the
-	// import fell behind (a slow consumer).
-	Dropped uint64
-	// Reattached counts the times the JetStream import found its consumer
-	// gone (deleted by an operator, or removed by the server after its
-	// inactivity threshold while the Bridge was cut off) and created it again
-	// or attached to a durable of the same name that someone else created.
-	Reattached uint64
-	// ImportStopped is true once the import has stopped by itself, before
-	// Close or Drain: the bus was closed, or the connection was closed. The
-	// Bridge logs the reason once, and imports nothing more.
-	ImportStopped bool
-}
-
-type counters struct {
-	exported, exportErrors, skipped, imported, importErrors,
-	looped, terminated, naked, reattached atomic.Uint64
-}
-
 // A Bridge carries events between a local [eventbus.Bus] and NATS. It is safe
 // for concurrent use. Create one with New and stop it with Drain or Close;
 // the zero Bridge is not usable.
@@ -363,7 +307,9 @@ type Bridge struct {
 	shutGate  sync.Once
 	unsubOnce sync.Once
 	exports   tracker
-	flight    *inFlight // ids being imported into bus, by any Bridge
+	window    chan struct{} // a place for each JetStream export awaiting its ack
+	pub       publisher     // encodes and publishes JetStream exports
+	flight    *inFlight     // ids being imported into bus, by any Bridge
 
 	// Import.
 	sub           *nats.Subscription // core import
@@ -445,6 +391,7 @@ func New(ctx context.Context, bus *eventbus.Bus, nc *nats.Conn, opts ...Option) 
 	}
 	b := &Bridge{bus: bus, nc: nc, cfg: cfg, log: cfg.logger, prefix: cfg.prefix}
 	b.exports.idle = make(chan struct{})
+	b.window = make(chan struct{}, publishWindow)
 	b.admitted.Store(1) // the gate's own token, given back by shut
 	b.originHeader = []string{cfg.origin}
 	b.header = nats.Header{HeaderOrigin: b.originHeader}
@@ -495,6 +442,9 @@ func (b *Bridge) setup(ctx context.Context) error {
 		var id eventbus.SubscriptionID
 		var err error
 		if b.js != nil {
+			if err := b.startPublisher(); err != nil {
+				return err
+			}
 			id, err = b.bus.SubscribeAsync(b.exportAsync, opts...)
 		} else {
 			id, err = b.bus.Subscribe(b.export, opts...)
@@ -509,30 +459,6 @@ func (b *Bridge) setup(ctx context.Context) error {
 
 // Origin returns the origin the Bridge writes into the Adws-Origin header.
 func (b *Bridge) Origin() string { return b.cfg.origin }
-
-// Stats returns a snapshot of the Bridge's counters. See [Stats] for when each
-// moves.
-func (b *Bridge) Stats() Stats {
-	s := Stats{
-		Exported:      b.n.exported.Load(),
-		ExportErrors:  b.n.exportErrors.Load(),
-		Skipped:       b.n.skipped.Load(),
-		Imported:      b.n.imported.Load(),
-		ImportErrors:  b.n.importErrors.Load(),
-		Looped:        b.n.looped.Load(),
-		Terminated:    b.n.terminated.Load(),
-		Naked:         b.n.naked.Load(),
-		Dropped:       b.dropped.Load(),
-		Reattached:    b.n.reattached.Load(),
-		ImportStopped: b.stoppedItself.Load(),
-	}
-	if b.sub != nil {
-		if d, err := b.sub.Dropped(); err == nil && uint64(d) > s.Dropped {
-			s.Dropped = uint64(d)
-		}
-	}
-	return s
-}
 
 // Drain stops the Bridge gracefully, like http.Server.Shutdown. In order, it
 // waits (with the bus's Drain) for the handler runs in progress, so that the
@@ -645,6 +571,7 @@ func (b *Bridge) Close() error {
 		b.shut()
 		b.cancel()
 		<-b.exports.close()
+		b.stopPublisher() // no export is in progress
 		b.endImport(false)
 		_ = b.loops.wait(nil, false)
 		if b.jsi != nil {
@@ -663,8 +590,11 @@ func (b *Bridge) draining() bool { return b.isDraining.Load() }
 // moment, and every event once the gate is shut; otherwise it counts the
 // run that the bus is about to queue.
 func (b *Bridge) admit(e eventbus.Event) bool {
+	if b.gateShut.Load() {
+		return false // stopping: not exported, and no error
+	}
 	if b.flight.has(e.ID) {
-		b.n.skipped.Add(1)
+		b.n.notReexported.Add(1)
 		return false
 	}
 	b.admitted.Add(1)

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/adws/eventbus"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // exportAsync is the JetStream exporter, an AsyncHandler: waiting for the
@@ -36,46 +34,59 @@ func (b *Bridge) exportTo(hctx context.Context, e eventbus.Event) error {
 		return ErrClosed
 	}
 	defer b.exports.exit()
-
-	subject := b.subject(&e)
-	if len(subject) > MaxSubjectLen {
-		b.n.exportErrors.Add(1)
-		return fmt.Errorf("%w: the subject of event %s (type %.40q, workflow %.40q) would be %d bytes, more than %d",
-			ErrSubjectTooLong, e.ID, e.Type, e.ADWID, len(subject), MaxSubjectLen)
-	}
-	buf := encodeBuffers.Get().(*[]byte)
-	defer putEncodeBuffer(buf)
-	data, ok := appendEvent((*buf)[:0], &e)
-	if ok {
-		*buf = data // nats.go copies what it sends, so the buffer is free again after the publish
-	} else {
-		var err error
-		if data, err = json.Marshal(e); err != nil {
-			b.n.exportErrors.Add(1)
-			return fmt.Errorf("natsbridge: encode event: %w", err)
-		}
-	}
 	var err error
-	if b.js != nil {
-		// WithMsgID adds to the header: each message needs its own.
-		m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{HeaderOrigin: b.originHeader}}
-		err = b.publishJetStream(hctx, m, e.ID.String())
+	if subject := b.subject(&e); len(subject) > MaxSubjectLen {
+		err = fmt.Errorf("%w: the subject of event %s (type %.40q, workflow %.40q) would be %d bytes, more than %d",
+			ErrSubjectTooLong, e.ID, e.Type, e.ADWID, len(subject), MaxSubjectLen)
+	} else if b.js != nil {
+		err = b.exportJetStream(hctx, subject, &e)
 	} else {
-		// PublishMsg copies what it sends and keeps nothing, so the Msg
-		// is free again afterwards. The header is read-only, shared by
-		// every core export.
-		m := coreMsgs.Get().(*nats.Msg)
-		m.Subject, m.Data, m.Header = subject, data, b.header
-		err = b.nc.PublishMsg(m)
-		*m = nats.Msg{}
-		coreMsgs.Put(m)
+		err = b.exportCore(subject, &e)
 	}
 	if err != nil {
 		b.n.exportErrors.Add(1)
-		return fmt.Errorf("natsbridge: publish to %s: %w", subject, err)
+		return err
 	}
 	b.n.exported.Add(1)
 	return nil
+}
+
+// exportCore publishes e with core NATS. PublishMsg copies what it sends
+// and keeps nothing, so the buffer and the Msg are free again afterwards.
+// The header is read-only, shared by every core export.
+func (b *Bridge) exportCore(subject string, e *eventbus.Event) error {
+	buf := encodeBuffers.Get().(*[]byte)
+	defer putEncodeBuffer(buf)
+	data, err := encode((*buf)[:0], e)
+	if err != nil {
+		return err
+	}
+	*buf = data
+	m := coreMsgs.Get().(*nats.Msg)
+	m.Subject, m.Data, m.Header = subject, data, b.header
+	err = b.nc.PublishMsg(m)
+	*m = nats.Msg{}
+	coreMsgs.Put(m)
+	if err != nil {
+		return fmt.Errorf("natsbridge: publish to %s: %w", subject, err)
+	}
+	return nil
+}
+
+// errEncode is wrapped by the error of an export whose event does not
+// encode (Data that JSON cannot hold).
+var errEncode = errors.New("natsbridge: encode event")
+
+// encode appends the wire form of e to dst.
+func encode(dst []byte, e *eventbus.Event) ([]byte, error) {
+	if data, ok := appendEvent(dst, e); ok {
+		return data, nil
+	}
+	data, err := json.Marshal(*e)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errEncode, err)
+	}
+	return data, nil
 }
 
 // coreMsgs holds the messages that core exports publish.
@@ -112,56 +123,4 @@ func (b *Bridge) subject(e *eventbus.Event) string {
 	c := &subjectCache{typ: e.Type, adwID: e.ADWID, subject: Subject(b.prefix, *e)}
 	b.lastSubject.Store(c)
 	return c.subject
-}
-
-// publishJetStream publishes m with the message id id and waits for the
-// stream's acknowledgement, retrying with backoff until the publish-retry
-// time is up, Close is called, or hctx (the async handler's) ends. A retry
-// after a lost acknowledgement is harmless: the server drops a second
-// message with the same id. Errors that another attempt cannot change are
-// not retried (see permanent).
-func (b *Bridge) publishJetStream(hctx context.Context, m *nats.Msg, id string) error {
-	deadline := time.Now().Add(b.cfg.publishRetry)
-	wait := retryWaitMin
-	for {
-		ctx, cancel := context.WithTimeout(b.ctx, publishAttemptWait)
-		_, err := b.js.PublishMsg(ctx, m, jetstream.WithMsgID(id))
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if b.ctx.Err() != nil {
-			return fmt.Errorf("%w: %w", ErrClosed, err) // the server may have it all the same
-		}
-		if permanent(err) || hctx.Err() != nil || time.Now().Add(wait).After(deadline) {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-b.ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w: %w", ErrClosed, err)
-		case <-hctx.Done():
-			t.Stop()
-			return err
-		}
-		wait = min(2*wait, retryWaitMax)
-	}
-}
-
-// permanent reports whether a JetStream publish failed in a way that
-// another attempt cannot change: the message is too large, the subject
-// invalid, the connection closed for good, no stream listens on the subject
-// (which a clustered stream also says, briefly, while it elects a leader),
-// or the server answered with an API error.
-func permanent(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, nats.ErrMaxPayload) ||
-		errors.Is(err, nats.ErrBadSubject) ||
-		errors.Is(err, nats.ErrConnectionClosed) ||
-		errors.Is(err, nats.ErrHeadersNotSupported) ||
-		errors.Is(err, nats.ErrNoResponders) ||
-		errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.As(err, &apiErr)
 }

@@ -75,9 +75,10 @@ func subjectCovers(filter, pattern string) bool {
 
 // A jsImport is the JetStream side of an importing Bridge: the consumer it
 // pulls from and what its goroutines hold. A goroutine fetches only when it
-// holds nothing, at most fetchBatch messages that are there at that moment,
-// or else waits for one; it keeps what it fetched in its slot, where the
-// keeper extends their ack deadlines until each is settled. So no message
+// holds nothing, the messages that are there at that moment, as many as its
+// slot's fetchSizer allows, or else waits for one; it keeps what it fetched
+// in its slot, where the keeper extends their ack deadlines until each is
+// settled. So no message
 // waits anywhere unseen while its AckWait runs. The consumer can go away
 // under it (an operator deletes it, or the server removes an idle ephemeral
 // one while the Bridge is cut off); then the first goroutine to notice
@@ -104,58 +105,6 @@ type jsImport struct {
 	keeper   sync.WaitGroup // the goroutine that extends ack deadlines
 	stopKeep chan struct{}  // closed to stop it
 	stopOnce sync.Once
-}
-
-// A slot holds the messages one import goroutine fetched and has not yet
-// settled (acknowledged, negatively or not, or terminated), oldest first, so
-// that the keeper can tell the server they are in progress. It belongs to
-// the goroutine's index: a goroutine that replaces one ended by
-// runtime.Goexit goes on with what it held.
-type slot struct {
-	mu   sync.Mutex
-	msgs []jetstream.Msg
-}
-
-func (s *slot) add(ms []jetstream.Msg) {
-	s.mu.Lock()
-	s.msgs = append(s.msgs, ms...)
-	s.mu.Unlock()
-}
-
-// first returns the oldest message, or nil.
-func (s *slot) first() jetstream.Msg {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.msgs) == 0 {
-		return nil
-	}
-	return s.msgs[0]
-}
-
-// settled drops the oldest message, which the goroutine has settled.
-func (s *slot) settled() {
-	s.mu.Lock()
-	s.msgs[0] = nil
-	s.msgs = s.msgs[1:]
-	s.mu.Unlock()
-}
-
-// takeAll empties the slot and returns what it held.
-func (s *slot) takeAll() []jetstream.Msg {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ms := s.msgs
-	s.msgs = nil
-	return ms
-}
-
-// touch resets the server's AckWait timer of every message in s.
-func (s *slot) touch() {
-	s.mu.Lock()
-	for _, m := range s.msgs {
-		_ = m.InProgress() // a lost one is covered by the next
-	}
-	s.mu.Unlock()
 }
 
 // startJetStreamImport creates or attaches to the consumer and starts the
@@ -407,6 +356,7 @@ func (j *jsImport) keep() {
 		select {
 		case <-t.C:
 			for i := range j.slots {
+				j.b.sendAcks(j.slots[i].takeAcks())
 				j.slots[i].touch()
 			}
 		case <-reconnected:
@@ -448,8 +398,9 @@ func (b *Bridge) jetStreamLoop(i int) {
 		if !b.importStopping() {
 			return // runtime.Goexit: the next goroutine goes on with them
 		}
-		// Close, or the bus closed: let the server deliver them again now,
-		// rather than after AckWait.
+		// Those imported are acknowledged; the others, on Close or when
+		// the bus closed, are given back at once rather than after AckWait.
+		b.sendAcks(s.takeAcks())
 		for _, m := range s.takeAll() {
 			b.n.naked.Add(1)
 			_ = m.NakWithDelay(0)
@@ -464,40 +415,55 @@ func (b *Bridge) jetStreamLoop(i int) {
 			if !b.importJetStream(s, m) {
 				return
 			}
+			if s.acksDue() {
+				b.sendAcks(s.takeAcks())
+			}
 			continue
 		}
 		cons, gen := j.current()
 		if cons == nil {
 			return
 		}
-		msgs, err := j.fetch(cons)
+		msgs, err := j.fetch(cons, s.sizer.next())
 		if err != nil {
-			switch j.pullFailed(gen, err) {
-			case pullQuit:
-				return
-			case pullRenew:
-				pause = 0
-				continue
-			}
-			pause = min(max(2*pause, retryWaitMin), reattachWaitMax)
-			t := time.NewTimer(pause)
-			select {
-			case <-t.C:
-			case <-b.importStop:
-				t.Stop()
+			if !j.pullAgain(gen, err, &pause) {
 				return
 			}
 			continue
 		}
 		pause = 0
+		s.sizer.fetched(len(msgs))
 		s.add(msgs)
 	}
 }
 
-// fetch takes up to fetchBatch messages that the consumer has for it now,
-// or else waits up to fetchWait for one. It returns none when none came.
-func (j *jsImport) fetch(cons jetstream.Consumer) ([]jetstream.Msg, error) {
-	batch, err := cons.FetchNoWait(fetchBatch)
+// pullAgain decides, after a fetch from the consumer of generation gen
+// failed, whether the goroutine goes on, and waits before it fetches again
+// when it should: pause, doubling from retryWaitMin to reattachWaitMax.
+// It reports false when the goroutine must return.
+func (j *jsImport) pullAgain(gen int, err error, pause *time.Duration) bool {
+	switch j.pullFailed(gen, err) {
+	case pullQuit:
+		return false
+	case pullRenew:
+		*pause = 0
+		return true
+	}
+	*pause = min(max(2**pause, retryWaitMin), reattachWaitMax)
+	t := time.NewTimer(*pause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-j.b.importStop:
+		return false
+	}
+}
+
+// fetch takes up to n messages that the consumer has for it now, or else
+// waits up to fetchWait for one. It returns none when none came.
+func (j *jsImport) fetch(cons jetstream.Consumer, n int) ([]jetstream.Msg, error) {
+	batch, err := cons.FetchNoWait(n)
 	if err != nil {
 		return nil, err
 	}
@@ -551,7 +517,7 @@ func (b *Bridge) importJetStream(s *slot, m jetstream.Msg) bool {
 	}
 	if b.own(m.Headers()) {
 		b.n.looped.Add(1)
-		b.ack(m)
+		s.queueAck(m)
 		return true
 	}
 	e, err := Decode(m.Data())
@@ -559,7 +525,7 @@ func (b *Bridge) importJetStream(s *slot, m jetstream.Msg) bool {
 		b.n.terminated.Add(1)
 		b.log.LogAttrs(b.ctx, slog.LevelWarn, "natsbridge: terminated a malformed message",
 			slog.String(keySubject, m.Subject()), slog.String(keyError, err.Error()))
-		if err := m.TermWithReason("malformed"); err != nil {
+		if err := b.term(m); err != nil {
 			b.log.LogAttrs(b.ctx, slog.LevelWarn, "natsbridge: term failed",
 				slog.String(keySubject, m.Subject()), slog.String(keyError, err.Error()))
 		}
@@ -580,7 +546,7 @@ func (b *Bridge) importJetStream(s *slot, m jetstream.Msg) bool {
 	switch {
 	case err == nil:
 		b.n.imported.Add(1)
-		b.ack(m)
+		s.queueAck(m)
 		return true
 	case busClosed(err):
 		// Give the message back at once, for another member of the group
@@ -592,6 +558,20 @@ func (b *Bridge) importJetStream(s *slot, m jetstream.Msg) bool {
 	}
 	b.nak(m, e, delivered, b.backoff(delivered), err)
 	return true
+}
+
+// term terminates m, a message that does not decode, so that the server
+// never delivers it again. A server from 2.10.4 on gets TermWithReason, and
+// puts the reason in its advisory; older servers would ignore that
+// altogether and deliver the message again after AckWait, so they get a
+// plain Term. So does a server whose version the Bridge cannot tell (while
+// nats.go reconnects, the term waits in its buffer for whichever server
+// comes next).
+func (b *Bridge) term(m jetstream.Msg) error {
+	if atLeast(b.nc.ConnectedServerVersion(), termReasonVersion) {
+		return m.TermWithReason(termReason)
+	}
+	return m.Term()
 }
 
 // errGoexit is what the log says about a message whose handler ended the
@@ -616,10 +596,14 @@ func (b *Bridge) nak(m jetstream.Msg, e eventbus.Event, delivered uint64, delay 
 	}
 }
 
-func (b *Bridge) ack(m jetstream.Msg) {
-	if err := m.Ack(); err != nil {
-		b.log.LogAttrs(b.ctx, slog.LevelWarn, "natsbridge: ack failed, the server will deliver it again",
-			slog.String(keySubject, m.Subject()), slog.String(keyError, err.Error()))
+// sendAcks acknowledges ms, messages imported (or dropped as the Bridge's
+// own), back to back, so that nats.go writes them out together.
+func (b *Bridge) sendAcks(ms []jetstream.Msg) {
+	for _, m := range ms {
+		if err := m.Ack(); err != nil {
+			b.log.LogAttrs(b.ctx, slog.LevelWarn, "natsbridge: ack failed, the server will deliver it again",
+				slog.String(keySubject, m.Subject()), slog.String(keyError, err.Error()))
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/adws/eventbus"
 	"github.com/adws/eventbus/natsbridge"
+	"github.com/adws/eventbus/natsbridge/internal/natstest"
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -120,64 +121,65 @@ func FuzzUnescapeToken(f *testing.F) {
 // and checks that subscribers filtering with wildcards on the server get
 // exactly the events they ask for.
 func TestSubjectsOnTheServer(t *testing.T) {
-	es := startServer(t)
-	bus := newBus(t)
-	br := newBridge(t, bus, connect(t, es, "a"), natsbridge.WithExport(), natsbridge.WithSubjectPrefix("acme.adws"))
-	sub := connect(t, es, "sub")
-	subscribe := func(pattern string) *nats.Subscription {
-		s, err := sub.SubscribeSync(pattern)
-		require.NoError(t, err)
-		return s
-	}
-	all := subscribe("acme.adws.>")
-	noWorkflow := subscribe("acme.adws.*._")
-	dotted := subscribe("acme.adws." + natsbridge.EscapeToken("billing.invoice") + ".*")
-	underscore := subscribe("acme.adws.*." + natsbridge.EscapeToken("_"))
-	require.NoError(t, sub.Flush())
-
-	events := []eventbus.Event{
-		event("billing.invoice", "", 0),
-		event("billing.invoice", "_", 1),
-		event("billing", "invoice", 2),
-		event(eventbus.StepStarted, "run *1*", 3),
-		event(eventbus.StepStarted, "", 4),
-	}
-	for _, e := range events {
-		require.NoError(t, bus.PublishAndWait(ctxFor(t), e))
-	}
-	require.Equal(t, uint64(len(events)), br.Stats().Exported)
-
-	got := func(s *nats.Subscription, n int) []string {
-		t.Helper()
-		var subjects []string
-		for range n {
-			m, err := s.NextMsgWithContext(ctxFor(t))
+	onEachServer(t, func(t *testing.T, es *natstest.Server) {
+		bus := newBus(t)
+		br := newBridge(t, bus, es.Connect("a"), natsbridge.WithExport(), natsbridge.WithSubjectPrefix("acme.adws"))
+		sub := es.Connect("sub")
+		subscribe := func(pattern string) *nats.Subscription {
+			s, err := sub.SubscribeSync(pattern)
 			require.NoError(t, err)
-			subjects = append(subjects, m.Subject)
-			e, err := natsbridge.Decode(m.Data)
-			require.NoError(t, err)
-			typ, adw, err := natsbridge.ParseSubject("acme.adws", m.Subject)
-			require.NoError(t, err)
-			assert.Equal(t, e.Type, typ, "type from %s", m.Subject)
-			assert.Equal(t, e.ADWID, adw, "workflow id from %s", m.Subject)
+			return s
 		}
-		pending, _, err := s.Pending()
-		require.NoError(t, err)
-		assert.Zero(t, pending, "more messages than expected")
-		return subjects
-	}
-	// Wildcard subscriptions see messages in publishing order; by the time
-	// "all" has the last one, the others have theirs.
-	assert.Equal(t, []string{
-		"acme.adws.billing%2Einvoice._",
-		"acme.adws.billing%2Einvoice.%5F",
-		"acme.adws.billing.invoice",
-		"acme.adws.step_started.run%20%2A1%2A",
-		"acme.adws.step_started._",
-	}, got(all, 5))
-	assert.Equal(t, []string{"acme.adws.billing%2Einvoice._", "acme.adws.step_started._"}, got(noWorkflow, 2))
-	assert.Equal(t, []string{"acme.adws.billing%2Einvoice._", "acme.adws.billing%2Einvoice.%5F"}, got(dotted, 2))
-	assert.Equal(t, []string{"acme.adws.billing%2Einvoice.%5F"}, got(underscore, 1))
+		all := subscribe("acme.adws.>")
+		noWorkflow := subscribe("acme.adws.*._")
+		dotted := subscribe("acme.adws." + natsbridge.EscapeToken("billing.invoice") + ".*")
+		underscore := subscribe("acme.adws.*." + natsbridge.EscapeToken("_"))
+		require.NoError(t, sub.Flush())
+
+		events := []eventbus.Event{
+			event("billing.invoice", "", 0),
+			event("billing.invoice", "_", 1),
+			event("billing", "invoice", 2),
+			event(eventbus.StepStarted, "run *1*", 3),
+			event(eventbus.StepStarted, "", 4),
+		}
+		for _, e := range events {
+			require.NoError(t, bus.PublishAndWait(ctxFor(t), e))
+		}
+		require.Equal(t, uint64(len(events)), br.Stats().Exported)
+
+		got := func(s *nats.Subscription, n int) []string {
+			t.Helper()
+			var subjects []string
+			for range n {
+				m, err := s.NextMsgWithContext(ctxFor(t))
+				require.NoError(t, err)
+				subjects = append(subjects, m.Subject)
+				e, err := natsbridge.Decode(m.Data)
+				require.NoError(t, err)
+				typ, adw, err := natsbridge.ParseSubject("acme.adws", m.Subject)
+				require.NoError(t, err)
+				assert.Equal(t, e.Type, typ, "type from %s", m.Subject)
+				assert.Equal(t, e.ADWID, adw, "workflow id from %s", m.Subject)
+			}
+			pending, _, err := s.Pending()
+			require.NoError(t, err)
+			assert.Zero(t, pending, "more messages than expected")
+			return subjects
+		}
+		// Wildcard subscriptions see messages in publishing order; by the time
+		// "all" has the last one, the others have theirs.
+		assert.Equal(t, []string{
+			"acme.adws.billing%2Einvoice._",
+			"acme.adws.billing%2Einvoice.%5F",
+			"acme.adws.billing.invoice",
+			"acme.adws.step_started.run%20%2A1%2A",
+			"acme.adws.step_started._",
+		}, got(all, 5))
+		assert.Equal(t, []string{"acme.adws.billing%2Einvoice._", "acme.adws.step_started._"}, got(noWorkflow, 2))
+		assert.Equal(t, []string{"acme.adws.billing%2Einvoice._", "acme.adws.billing%2Einvoice.%5F"}, got(dotted, 2))
+		assert.Equal(t, []string{"acme.adws.billing%2Einvoice.%5F"}, got(underscore, 1))
+	})
 }
 
 // TestLongSubjectRefused exports an event whose escaped workflow id makes a
@@ -185,38 +187,39 @@ func TestSubjectsOnTheServer(t *testing.T) {
 // ErrSubjectTooLong, counted, and returned to the publisher, and the
 // connection, with what else travels on it, stays up.
 func TestLongSubjectRefused(t *testing.T) {
-	es := startServer(t)
-	bus := newBus(t)
-	var disconnects atomic.Int64
-	nc := connect(t, es, "a")
-	nc.SetDisconnectErrHandler(func(*nats.Conn, error) { disconnects.Add(1) })
-	br := newBridge(t, bus, nc, natsbridge.WithExport())
-	watcher := connect(t, es, "watch")
-	sub, err := watcher.SubscribeSync("adws.events.>")
-	require.NoError(t, err)
-	require.NoError(t, watcher.Flush())
-
-	ctx := ctxFor(t)
-	long := event(eventbus.StepFailed, strings.Repeat("x ", 1500), 0) // spaces become %20: 6,000 bytes
-	err = bus.PublishAndWait(ctx, long)
-	require.ErrorIs(t, err, natsbridge.ErrSubjectTooLong)
-	assert.Equal(t, natsbridge.Stats{ExportErrors: 1}, br.Stats())
-
-	// Just under the limit still goes through, and so does the next event.
-	prefix := len(natsbridge.DefaultSubjectPrefix + ".step_failed.")
-	fits := event(eventbus.StepFailed, strings.Repeat("y", natsbridge.MaxSubjectLen-prefix), 1)
-	require.Len(t, natsbridge.Subject(natsbridge.DefaultSubjectPrefix, fits), natsbridge.MaxSubjectLen)
-	require.NoError(t, bus.PublishAndWait(ctx, fits))
-	next := event(eventbus.StepFailed, "adw-1", 2)
-	require.NoError(t, bus.PublishAndWait(ctx, next))
-	require.NoError(t, nc.FlushWithContext(ctx))
-	for _, want := range []eventbus.Event{fits, next} {
-		m, err := sub.NextMsgWithContext(ctx)
+	onEachServer(t, func(t *testing.T, es *natstest.Server) {
+		bus := newBus(t)
+		var disconnects atomic.Int64
+		nc := es.Connect("a")
+		nc.SetDisconnectErrHandler(func(*nats.Conn, error) { disconnects.Add(1) })
+		br := newBridge(t, bus, nc, natsbridge.WithExport())
+		watcher := es.Connect("watch")
+		sub, err := watcher.SubscribeSync("adws.events.>")
 		require.NoError(t, err)
-		e, err := natsbridge.Decode(m.Data)
-		require.NoError(t, err)
-		assert.Equal(t, want.ID, e.ID)
-	}
-	assert.Zero(t, disconnects.Load(), "the connection dropped")
-	assert.Equal(t, uint64(2), br.Stats().Exported)
+		require.NoError(t, watcher.Flush())
+
+		ctx := ctxFor(t)
+		long := event(eventbus.StepFailed, strings.Repeat("x ", 1500), 0) // spaces become %20: 6,000 bytes
+		err = bus.PublishAndWait(ctx, long)
+		require.ErrorIs(t, err, natsbridge.ErrSubjectTooLong)
+		assert.Equal(t, natsbridge.Stats{ExportErrors: 1}, br.Stats())
+
+		// Just under the limit still goes through, and so does the next event.
+		prefix := len(natsbridge.DefaultSubjectPrefix + ".step_failed.")
+		fits := event(eventbus.StepFailed, strings.Repeat("y", natsbridge.MaxSubjectLen-prefix), 1)
+		require.Len(t, natsbridge.Subject(natsbridge.DefaultSubjectPrefix, fits), natsbridge.MaxSubjectLen)
+		require.NoError(t, bus.PublishAndWait(ctx, fits))
+		next := event(eventbus.StepFailed, "adw-1", 2)
+		require.NoError(t, bus.PublishAndWait(ctx, next))
+		require.NoError(t, nc.FlushWithContext(ctx))
+		for _, want := range []eventbus.Event{fits, next} {
+			m, err := sub.NextMsgWithContext(ctx)
+			require.NoError(t, err)
+			e, err := natsbridge.Decode(m.Data)
+			require.NoError(t, err)
+			assert.Equal(t, want.ID, e.ID)
+		}
+		assert.Zero(t, disconnects.Load(), "the connection dropped")
+		assert.Equal(t, uint64(2), br.Stats().Exported)
+	})
 }

@@ -155,7 +155,7 @@ func run(out io.Writer, args []string) error {
 	for _, s := range services {
 		st := s.bridge.Stats()
 		fmt.Fprintf(out, "%-8s exported %d, imported %d, own messages dropped %d, imported events not re-exported %d, errors %d\n",
-			s.name, st.Exported, st.Imported, st.Looped, st.Skipped, st.ExportErrors+st.ImportErrors+st.Terminated+st.Naked)
+			s.name, st.Exported, st.Imported, st.Looped, st.NotReexported, st.ExportErrors+st.ImportErrors+st.Terminated+st.Naked)
 		if st.ExportErrors+st.ImportErrors+st.Terminated+st.Naked+st.Dropped != 0 {
 			return fmt.Errorf("%s: unexpected errors: %+v", s.name, st)
 		}

@@ -1,0 +1,11 @@
+//go:build unix
+
+package natstest
+
+import (
+	"os"
+	"syscall"
+)
+
+// terminate asks the server to shut down, as systemd would.
+func terminate(p *os.Process) error { return p.Signal(syscall.SIGTERM) }
