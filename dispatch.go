@@ -98,7 +98,6 @@ func (b *Bus) runInline(d *delivery) (int, error) {
 // the async runs, run the publisher's own runs, and wait if the publisher
 // waits.
 func (b *Bus) spread(d *delivery) (int, error) {
-	d.hctx, d.dctx, d.cancel = b.contextFor(d)
 	if err := b.accept(d); err != nil {
 		if d.cancel != nil {
 			d.cancel()

@@ -214,8 +214,10 @@
 // panics is recovered and logged ("filter panicked") and rejects the event
 // for its subscription; one that calls runtime.Goexit ends the publisher's
 // goroutine before the event is accepted, so no handler sees it. A slog
-// handler that panics loses its line and nothing else; an [Observer] that
-// panics is recovered and logged.
+// handler that panics, in Enabled or in Handle, loses its line and nothing
+// else; an [Observer] that panics is recovered and logged. One case is not
+// guarded: a slog handler whose Enabled calls runtime.Goexit may lose the
+// run its goroutine was about to start.
 //
 // Bad input is refused with an error and changes nothing: a nil handler
 // ([ErrNilHandler]), an invalid event ([ErrInvalidEvent], wrapped with the

@@ -5,6 +5,7 @@ package eventbus
 // panics loses its line and nothing else.
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -23,6 +24,18 @@ const (
 	keyStack            = "stack"
 )
 
+// enabled reports whether the logger writes lines at level. A logger whose
+// Enabled panics writes none: like a logger that panics in Handle, it loses
+// its lines and nothing else.
+func (b *Bus) enabled(ctx context.Context, level slog.Level) (on bool) {
+	defer func() {
+		if recover() != nil {
+			on = false
+		}
+	}()
+	return b.log.Enabled(ctx, level)
+}
+
 // logFailure logs a failed run at Error.
 func (b *Bus) logFailure(c *call) {
 	msg := "handler failed"
@@ -35,7 +48,7 @@ func (b *Bus) logFailure(c *call) {
 // logRun logs one run at level, with its error and stack if it failed.
 func (b *Bus) logRun(level slog.Level, msg string, c *call) {
 	s, e, ctx := c.slot.s, &c.ref.d.e, c.ctx
-	if !b.log.Enabled(ctx, level) {
+	if !b.enabled(ctx, level) {
 		return
 	}
 	defer func() { _ = recover() }() // the logger's own failure: nowhere left to report it

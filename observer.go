@@ -120,7 +120,7 @@ func (b *Bus) recoverObserver() {
 		return
 	}
 	ctx := context.Background()
-	if !b.log.Enabled(ctx, slog.LevelError) {
+	if !b.enabled(ctx, slog.LevelError) {
 		return
 	}
 	defer func() { _ = recover() }()

@@ -151,7 +151,7 @@ func (b *Bus) orderKey(s *subscription, e *Event) (key string) {
 // that panicked.
 func (b *Bus) logUserPanic(s *subscription, e *Event, v any, msg string) {
 	ctx := context.Background()
-	if !b.log.Enabled(ctx, slog.LevelError) {
+	if !b.enabled(ctx, slog.LevelError) {
 		return
 	}
 	defer func() { _ = recover() }() // the logger's own failure: nowhere left to report it

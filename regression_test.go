@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -567,3 +568,105 @@ func TestSlowRunDoesNotHoldUpOthers(t *testing.T) {
 	close(gates["0"])
 	drain(t, b)
 }
+
+// The tests below pin down what the second review of the rebuilt core found
+// (issue 11's closing review).
+
+// A worker that ran a lane's queued run must not claim from that lane's job
+// once the run has ended: the lane is then free, may be taken by the next
+// event with its key, and its job rewritten. Here a publisher hands lane
+// "k" to the worker (a2), the worker frees it, and the next publisher takes
+// it and queues its own lane run (b2) into the same job. Under -race, the
+// worker's late claim on the rewritten job was reported in most rounds;
+// without -race it could steal b2's run and corrupt the queue.
+func TestLaneJobNotClaimedAfterItsRun(t *testing.T) {
+	for round := range 20 {
+		b := newBus(t, eventbus.WithMaxWorkers(1))
+		ran := make(chan string, 4)
+		_, err := b.Subscribe(func(e eventbus.Event) error {
+			ran <- e.Message
+			if next, ok := map[string]string{"a1": "a2", "b1": "b2"}[e.Message]; ok {
+				// Parks behind this run, which holds the lane: when it ends,
+				// the publisher queues next as the lane's job.
+				return b.Publish(context.Background(), msg(next))
+			}
+			return nil
+		}, eventbus.Ordered())
+		require.NoError(t, err)
+		ctx := context.Background()
+		require.NoError(t, b.PublishAndWait(ctx, msg("a1")))
+		recv(t, ran) // a1
+		// a2 has run on the worker; it is settling, with no sync edge back here.
+		require.Equal(t, "a2", recv(t, ran), "round %d", round)
+		require.NoError(t, b.PublishAndWait(ctx, msg("b1")))
+		drain(t, b)
+		assert.ElementsMatch(t, []string{"b1", "b2"}, []string{recv(t, ran), recv(t, ran)}, "round %d", round)
+		assert.Equal(t, uint64(4), b.Metrics().Delivered, "round %d", round)
+	}
+}
+
+// A PublishAndWait whose ctx can end binds its handlers' ctx to it once, and
+// lets go of the binding when its runs are done. It used to bind twice and
+// lose the first, which then lived as long as the caller's ctx: for a ctx
+// that is not one of package context's own, a goroutine each.
+func TestPublishAndWaitLeavesNoBinding(t *testing.T) {
+	b := newBus(t)
+	_, err := b.SubscribeContext(func(context.Context, eventbus.Event) error { return nil })
+	require.NoError(t, err)
+	ctx := &foreignCtx{Context: context.Background(), done: make(chan struct{})}
+	defer close(ctx.done) // lets any goroutine still bound to it go
+	require.NoError(t, b.PublishAndWait(ctx, msg("warm-up")))
+	before := runtime.NumGoroutine()
+	const calls = 100
+	for i := range calls {
+		require.NoError(t, b.PublishAndWait(ctx, msg(strconv.Itoa(i))))
+	}
+	drain(t, b)
+	assert.Less(t, runtime.NumGoroutine()-before, calls/2, "goroutines left bound to the caller's ctx")
+}
+
+// A foreignCtx can end, but is not one of package context's own, so a
+// context.WithCancel of it needs a goroutine to watch it.
+type foreignCtx struct {
+	context.Context
+	done chan struct{}
+}
+
+func (c *foreignCtx) Done() <-chan struct{} { return c.done }
+
+func (c *foreignCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.Canceled
+	default:
+		return nil
+	}
+}
+
+// A logger whose Enabled panics loses its lines and nothing else: every run
+// still happens and counts, on workers and on the publisher, and the
+// process lives on.
+func TestLoggerEnabledPanics(t *testing.T) {
+	for _, workers := range []int{0, 2} {
+		b := eventbus.New(eventbus.WithMaxWorkers(workers), eventbus.WithLogger(slog.New(enabledPanics{})))
+		_, err := b.Subscribe(func(eventbus.Event) error { return nil })
+		require.NoError(t, err)
+		_, err = b.Subscribe(func(eventbus.Event) error { return errors.New("logged, if the logger could") })
+		require.NoError(t, err)
+		require.NoError(t, b.Publish(context.Background(), msg("publish")))
+		err = b.PublishAndWait(context.Background(), msg("wait"))
+		assert.Len(t, eventbus.HandlerErrors(err), 1, "workers=%d", workers)
+		drain(t, b)
+		m := b.Metrics()
+		assert.Equal(t, uint64(2), m.Delivered, "workers=%d", workers)
+		assert.Equal(t, uint64(2), m.Failed, "workers=%d", workers)
+		require.NoError(t, b.Close())
+	}
+}
+
+type enabledPanics struct{}
+
+func (enabledPanics) Enabled(context.Context, slog.Level) bool  { panic("bug in a logger's Enabled") }
+func (enabledPanics) Handle(context.Context, slog.Record) error { return nil }
+func (h enabledPanics) WithAttrs([]slog.Attr) slog.Handler      { return h }
+func (h enabledPanics) WithGroup(string) slog.Handler           { return h }

@@ -84,7 +84,7 @@ func (r *runner) runOwn(d *delivery) {
 	if d.own.end == d.own.next {
 		return
 	}
-	r.debug = r.b.log.Enabled(d.ctx, slog.LevelDebug)
+	r.debug = r.b.enabled(d.ctx, slog.LevelDebug)
 	r.beginSeries()
 	for {
 		if d.mode == waitUntilCtx && d.ctx.Err() != nil {
@@ -126,11 +126,18 @@ func (d *delivery) share() {
 // runs that follow it on this goroutine (see runner.next).
 func (r *runner) runChain(ref runRef, j *job) {
 	r.job = j
+	if j.kind == laneRun {
+		// A lane's job (lane.next) holds one run, taken now. Forget it here,
+		// while the run still holds the lane: once the run ends the lane may
+		// be reused and its job rewritten, so continueJob must not claim
+		// from it.
+		r.job = nil
+	}
 	r.beginSeries()
 	defer r.endSeries()
 	for {
 		r.m.queued.Add(-1) // it waited in a queue or a lane
-		r.debug = r.b.log.Enabled(ref.d.ctx, slog.LevelDebug)
+		r.debug = r.b.enabled(ref.d.ctx, slog.LevelDebug)
 		r.run(ref)
 		if r.next.d == nil {
 			return

@@ -162,7 +162,7 @@ func (b *Bus) watchLoop() {
 func (b *Bus) reportSlow(r *slowRun) {
 	b.m.slow.Add(1)
 	ctx := context.Background()
-	if !b.log.Enabled(ctx, slog.LevelWarn) {
+	if !b.enabled(ctx, slog.LevelWarn) {
 		return
 	}
 	defer func() { _ = recover() }() // a logger's own failure loses the line only
