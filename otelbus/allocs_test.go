@@ -25,22 +25,19 @@ func TestAllocations(t *testing.T) {
 	pub := eventbus.PublishInfo{Event: eventbus.Event{Type: eventbus.StepCompleted}, Runs: 1}
 	for _, tt := range []struct {
 		name string
-		sdk  bool
+		p    providers
 		call func(o *otelbus.Observer, ctx context.Context)
 		max  float64
 	}{
-		{name: "Published/noop", call: func(o *otelbus.Observer, ctx context.Context) { o.Published(ctx, pub) }},
-		{name: "Published/sdk", sdk: true, call: func(o *otelbus.Observer, ctx context.Context) { o.Published(ctx, pub) }},
-		{name: "run/noop", call: func(o *otelbus.Observer, ctx context.Context) { observeRun(o, ctx, run) }, max: 0},
-		{name: "run/sdk", sdk: true, call: func(o *otelbus.Observer, ctx context.Context) { observeRun(o, ctx, run) }, max: 12},
-		{name: "run/sdk/failed", sdk: true, call: func(o *otelbus.Observer, ctx context.Context) { observeRun(o, ctx, failed) }, max: 25},
+		{name: "Published/noop", p: noopProviders, call: func(o *otelbus.Observer, ctx context.Context) { o.Published(ctx, pub) }},
+		{name: "Published/sdk", p: sdkProviders, call: func(o *otelbus.Observer, ctx context.Context) { o.Published(ctx, pub) }},
+		{name: "run/noop", p: noopProviders, call: func(o *otelbus.Observer, ctx context.Context) { observeRun(o, ctx, run) }, max: 0},
+		{name: "run/global-unset", p: globalUnset, call: func(o *otelbus.Observer, ctx context.Context) { observeRun(o, ctx, run) }, max: 0},
+		{name: "run/sdk", p: sdkProviders, call: func(o *otelbus.Observer, ctx context.Context) { observeRun(o, ctx, run) }, max: 12},
+		{name: "run/sdk/failed", p: sdkProviders, call: func(o *otelbus.Observer, ctx context.Context) { observeRun(o, ctx, failed) }, max: 25},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p := noopProviders
-			if tt.sdk {
-				p = sdkProviders
-			}
-			o, ctx := benchObserver(t, p)
+			o, ctx := benchObserver(t, tt.p)
 			tt.call(o, ctx) // fill the caches
 			if got := testing.AllocsPerRun(200, func() { tt.call(o, ctx) }); got > tt.max {
 				t.Errorf("%v allocations per call, want at most %v", got, tt.max)

@@ -106,12 +106,13 @@
 //
 // The attribute sets of the metrics, span names and shared span attributes
 // are built once per kind of run (event type, subscription, error.type) and
-// cached, up to 1,024 kinds; past that they are built per run. Measured on a
-// busy 2-core VM (see README.md): HandlerDone costs about 0.6 to 0.9 µs and
-// 7 allocations with the global no-op providers, and about 5 µs and 12
-// allocations with the SDK recording every span (about 11 µs for a failed
-// run, with its exception event); Published costs about 90 ns with no-op
-// providers and 0.6 µs with the SDK, without allocating. Most of it is the
-// providers' own work. A bus without an Observer pays one nil check per
-// publish and per run, which does not show in its benchmarks.
+// cached, up to 1,024 kinds; past that they are built per run. A run's
+// span is started only where it can record or propagate something: not on
+// a no-op provider, and not on the global provider before an SDK is
+// installed for a run whose ctx carries no span (installing one later with
+// otel.SetTracerProvider is noticed at the next run). Its own attributes are
+// built only when the span records. So with no SDK a run costs a cache
+// lookup and a histogram call and allocates nothing; with the SDK, most of
+// the cost is the SDK's own span. README.md has the measured figures. A bus
+// without an Observer pays one nil check per publish and per run.
 package otelbus

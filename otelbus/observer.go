@@ -3,6 +3,7 @@ package otelbus
 import (
 	"context"
 	"errors"
+	"reflect"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -50,9 +51,33 @@ type Observer struct {
 	inFlight metric.Int64ObservableUpDownCounter
 
 	noSpans bool // the tracer provider is a no-op one: skip spans altogether
+	// unsetGlobal is the global tracer provider as New found it, when that
+	// was OpenTelemetry's stand-in with no SDK behind it; nil otherwise. As
+	// long as it is still the global provider, a run with no span in its
+	// ctx would only get a span that records and propagates nothing.
+	unsetGlobal trace.TracerProvider
 
 	runs      cache[runKey, runEntry]
 	publishes cache[publishKey, measureOpts]
+}
+
+// isUnsetGlobal reports whether tp is the global tracer provider as
+// OpenTelemetry hands it out before otel.SetTracerProvider is called: a
+// stand-in (package go.opentelemetry.io/otel/internal/global) that starts
+// non-recording spans until a provider is set, and then delegates to it.
+func isUnsetGlobal(tp trace.TracerProvider) bool {
+	t := reflect.TypeOf(tp)
+	return t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" &&
+		otel.GetTracerProvider() == tp
+}
+
+// untraced reports whether a run whose handler gets ctx needs no span of
+// its own: ctx carries no span, and the global provider that the Observer
+// uses still has no SDK behind it. Starting one would allocate a span and a
+// context that record and propagate nothing.
+func (o *Observer) untraced(ctx context.Context) bool {
+	return o.unsetGlobal != nil && !trace.SpanContextFromContext(ctx).IsValid() &&
+		otel.GetTracerProvider() == o.unsetGlobal
 }
 
 // isNoop reports whether tp is one of OpenTelemetry's no-op tracer
@@ -92,6 +117,9 @@ func New(opts ...Option) (*Observer, error) {
 		tracer:  c.tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
 		meter:   c.mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL)),
 		noSpans: isNoop(c.tp),
+	}
+	if isUnsetGlobal(c.tp) {
+		o.unsetGlobal = c.tp
 	}
 	var err, e error
 	o.sent, e = messagingconv.NewClientSentMessages(o.meter)
@@ -143,7 +171,7 @@ func (o *Observer) Published(ctx context.Context, p eventbus.PublishInfo) {
 // returns ctx itself and allocates nothing. The bus calls it on the
 // goroutine about to run the handler.
 func (o *Observer) HandlerStart(ctx context.Context, r eventbus.RunInfo) context.Context {
-	if o.tracer == nil || o.noSpans {
+	if o.tracer == nil || o.noSpans || o.untraced(ctx) {
 		return ctx
 	}
 	re := o.runs.get(runKey{typ: r.Event.Type, group: groupName(&r)}, newRunEntry)

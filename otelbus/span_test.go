@@ -3,17 +3,22 @@ package otelbus_test
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/adws/eventbus"
+	"github.com/adws/eventbus/otelbus"
 )
 
 // A handler kind, for the span tests.
@@ -291,4 +296,35 @@ func TestSpanOfFailedRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An Observer on the global provider starts no span for a run with no
+// parent while no SDK is installed (a span then would record and propagate
+// nothing, and cost allocations), and starts them once one is installed:
+// the global provider delegates to it. Installing a global provider cannot
+// be undone, so the check runs in a child process.
+func TestGlobalProviderInstalledLater(t *testing.T) {
+	if os.Getenv("OTELBUS_GLOBAL_CHILD") != "1" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestGlobalProviderInstalledLater$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "OTELBUS_GLOBAL_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), "--- PASS: TestGlobalProviderInstalledLater", "%s", out)
+		return
+	}
+	o, err := otelbus.New()
+	require.NoError(t, err)
+	run := eventbus.RunInfo{SubscriptionID: "sub-1", Event: eventbus.Event{Type: eventbus.StepStarted}, Start: time.Now()}
+	ctx := context.Background()
+	assert.Equal(t, ctx, o.HandlerStart(ctx, run), "no SDK yet: the handler's ctx is the publisher's")
+
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	defer func() { require.NoError(t, tp.Shutdown(context.Background())) }()
+	otel.SetTracerProvider(tp)
+	hctx := o.HandlerStart(ctx, run)
+	require.True(t, trace.SpanContextFromContext(hctx).IsValid(), "the SDK is installed: the run has a span")
+	o.HandlerDone(hctx, run)
+	require.Len(t, sr.Ended(), 1)
+	assert.Equal(t, "process step_started", sr.Ended()[0].Name())
 }
