@@ -75,6 +75,9 @@
 //     that it returns as soon as ctx ends; it never starts a handler itself.
 //     The runs a waiting caller needs are taken before the runs of events
 //     nobody waits for.
+//   - With WithMaxWorkers(0) there are no workers, so the caller runs the
+//     sync handlers inline whatever its ctx. It starts none after ctx has
+//     ended, but cannot return while one of them is running.
 //
 // While a caller waits, each of the bus's pools (the workers, the async
 // goroutines) may run one goroutine more than its bound; the extra
