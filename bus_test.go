@@ -194,6 +194,7 @@ func TestPublishFillsIDAndTimestamp(t *testing.T) {
 		assert.Equal(t, uuid.Version(4), e.ID.Version())
 		assert.Equal(t, uuid.RFC4122, e.ID.Variant())
 		assert.False(t, e.Timestamp.Before(before))
+		assert.True(t, e.Timestamp == e.Timestamp.Round(0), "a stamped Timestamp carries no monotonic reading")
 	}
 	assert.NotEqual(t, got[0].ID, got[1].ID)
 	assert.Equal(t, given.ID, got[2].ID, "a given ID is kept")

@@ -23,6 +23,9 @@ const (
 // end; detached has the publisher's values but not its cancellation, for
 // the others. Shutdown cancels both when it gives up waiting.
 func (b *Bus) contextFor(d *delivery) (bound, detached context.Context, end func()) {
+	if d.nCtx == 0 {
+		return nil, nil, nil
+	}
 	for i := range d.runs {
 		s := d.runs[i].s
 		switch {

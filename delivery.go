@@ -29,10 +29,10 @@ type delivery struct {
 	gen   *generation
 	runs  []runSlot // runs[:nSync] are sync, runs[nSync:] async, each in subscription order
 	nSync int
-	// How many of runs are of Once and of ordered subscriptions: most
-	// events have none, and skip the work for them.
-	nOnce, nOrdered int
-	keys            []string // when ordered runs matched: keys[i] is the ordering key of runs[i]
+	// How many of runs are of Once and of ordered subscriptions, and
+	// take a ctx: most events have none, and skip the work for them.
+	nOnce, nOrdered, nCtx int
+	keys                  []string // when ordered runs matched: keys[i] is the ordering key of runs[i]
 
 	// When the publisher waits: outcomes[i] is what run i returned,
 	// written once by the goroutine that ran it before it counts as
@@ -117,6 +117,9 @@ func (d *delivery) add(s *subscription) {
 	}
 	if s.order.ordered {
 		d.nOrdered++
+	}
+	if s.kind.takesCtx() {
+		d.nCtx++
 	}
 	d.runs = append(d.runs, runSlot{s: s})
 	if !s.kind.sync() {
@@ -223,14 +226,14 @@ func (d *delivery) result() error {
 // handler may keep its ctx, but that is allocated apart from d.)
 //
 // It resets what the next use does not set before it reads it: the event
-// and the rest are overwritten by newDelivery, match and accept.
+// and the rest are overwritten by newDelivery, match and accept (route
+// sets all three jobs).
 func (d *delivery) recycle() {
 	clear(d.runs)
 	clear(d.keys)
 	clear(d.outcomes)
 	d.runs, d.keys, d.outcomes = d.runs[:0], d.keys[:0], d.outcomes[:0]
-	d.nSync, d.nOnce, d.nOrdered = 0, 0, 0
+	d.nSync, d.nOnce, d.nOrdered, d.nCtx = 0, 0, 0, 0
 	d.ctx, d.hctx, d.dctx, d.cancel, d.gen = nil, nil, nil, nil, nil
-	d.own, d.toWorkers, d.toAsync = job{}, job{}, job{}
 	d.b.deliveries.Put(d)
 }

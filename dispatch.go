@@ -172,15 +172,17 @@ func (d *delivery) claimOnce() {
 // none runs the last async run itself, since it would only wait for it.
 func (d *delivery) route() {
 	n, asyncEnd := len(d.runs), len(d.runs)
+	d.own.set(d, 0, 0, eventRuns)
+	d.toWorkers.set(d, 0, 0, eventRuns)
 	if !d.b.publisherRunsSync(d.mode) {
-		d.toWorkers = newJob(d, 0, d.nSync, eventRuns)
+		d.toWorkers.set(d, 0, d.nSync, eventRuns)
 	} else if d.nSync > 0 {
-		d.own = newJob(d, 0, d.nSync, eventRuns)
+		d.own.set(d, 0, d.nSync, eventRuns)
 	} else if d.mode == waitAndRun && !d.runs[n-1].parked {
-		d.own = newJob(d, n-1, n, eventRuns)
+		d.own.set(d, n-1, n, eventRuns)
 		asyncEnd--
 	}
-	d.toAsync = newJob(d, d.nSync, asyncEnd, eventRuns)
+	d.toAsync.set(d, d.nSync, asyncEnd, eventRuns)
 }
 
 // accepted counts an accepted event and retires its Once subscriptions

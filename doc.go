@@ -55,7 +55,9 @@
 // allocation-free, but not secret; set ID yourself when it must be
 // unpredictable. The Timestamp is the wall clock at publish time, taken with
 // a single monotonic clock read from a wall-clock reading at most 1 ms old,
-// so it can lag a wall-clock step by at most 1 ms. It returns without waiting for handlers, except that with
+// so it can lag a wall-clock step by at most 1 ms. It carries no monotonic
+// clock reading, so == and Equal agree on it, also after a JSON round trip.
+// Publish returns without waiting for handlers, except that with
 // WithMaxWorkers(0) it runs the sync handlers inline before returning.
 // Handler errors are logged and counted, not returned by Publish.
 //

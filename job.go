@@ -32,9 +32,12 @@ const (
 	laneRun                  // the parked run that now holds its lane
 )
 
-// newJob returns the job of d's runs lo..hi-1.
-func newJob(d *delivery, lo, hi int, kind jobKind) job {
-	return job{d: d, next: int32(lo), end: int32(hi), kind: kind}
+// set makes j the job of d's runs lo..hi-1, not queued. It writes the
+// fields in place: building a job apart and copying it in stalls the CPU on
+// every publish, since the copy reads back the fields just written.
+func (j *job) set(d *delivery, lo, hi int, kind jobKind) {
+	j.d, j.next, j.end, j.kind = d, int32(lo), int32(hi), kind
+	j.q, j.prev, j.link, j.urgent = nil, nil, nil, false
 }
 
 // claim takes the next run of j that is not parked, for a goroutine that

@@ -124,7 +124,7 @@ func (l *lane) advance() (runRef, bool) {
 // goroutines that run its kind of handler. The run still counts in
 // Metrics.Queued until it starts.
 func (b *Bus) queueLaneRun(l *lane, r runRef) {
-	l.next = newJob(r.d, r.i, r.i+1, laneRun)
+	l.next.set(r.d, r.i, r.i+1, laneRun)
 	l.next.prepare()
 	b.queueFor(r).push(&l.next)
 }
