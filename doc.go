@@ -141,7 +141,11 @@
 // write: timestamps without a zone (UTC) or with a space for the "T"
 // ([ParseTimestamp]), the built-in event types in any case
 // ([EventType.Canonical]), and a missing or null severity as INFO. Custom
-// event types are kept, and matched by filters, exactly.
+// event types are kept, and matched by filters, exactly. Text is decoded as
+// [encoding/json] decodes it: invalid UTF-8, and escaped lone surrogates
+// such as Python's "\udcff", become U+FFFD; of a key given twice the last
+// wins; data nested deeper than encoding/json allows (10,000 levels) is an
+// error.
 //
 // How ordering works, and what it costs: an ordered subscription keeps a
 // lane per key while the key has a run in progress. The first event of an

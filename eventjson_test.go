@@ -120,6 +120,24 @@ func TestEventJSONBadTimestamp(t *testing.T) {
 	assert.True(t, e.Timestamp.IsZero(), "null leaves it zero: Publish fills it in")
 }
 
+// Odd but well-formed JSON decodes as doc.go says, the way encoding/json
+// decodes it, and data nested too deep is an error, not a crash.
+func TestEventJSONOddText(t *testing.T) {
+	var e eventbus.Event
+	require.NoError(t, json.Unmarshal([]byte("{\"event_type\":\"x\",\"message\":\"a\xffb\",\"source\":\"\\udcff\"}"), &e))
+	assert.Equal(t, "a\uFFFDb", e.Message, "invalid UTF-8 becomes U+FFFD")
+	assert.Equal(t, "\uFFFD", e.Source, "a lone surrogate becomes U+FFFD")
+
+	require.NoError(t, json.Unmarshal([]byte(`{"event_type":"a","event_type":"b"}`), &e))
+	assert.Equal(t, eventbus.EventType("b"), e.Type, "the last of a repeated key wins")
+
+	nest := func(n int) []byte {
+		return []byte(`{"event_type":"x","data":{"a":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}}`)
+	}
+	require.NoError(t, json.Unmarshal(nest(5000), &e))
+	assert.Error(t, json.Unmarshal(nest(20000), &e), "nesting beyond encoding/json's limit")
+}
+
 // Built-in event types decode in any case to their canonical form; custom
 // types are kept exactly, and match filters exactly.
 func TestEventJSONTypes(t *testing.T) {

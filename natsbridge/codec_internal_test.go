@@ -125,6 +125,11 @@ func FuzzDecode(f *testing.F) {
 	f.Add(seed)
 	f.Add([]byte(`{"id":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","event_type":"\ud800","severity":"warn","timestamp":"2025-01-01T00:00:00.5-07:00","data":{"k":-1.5e+3}}`))
 	f.Add([]byte(`{}`))
+	// Odd text the core decodes as encoding/json does (doc.go): the bridge
+	// must decode it the same way.
+	f.Add([]byte("{\"event_type\":\"x\",\"message\":\"a\xffb\",\"source\":\"\\udcff\"}"))
+	f.Add([]byte(`{"event_type":"a","event_type":"b","severity":"INFO","severity":null}`))
+	f.Add([]byte(`{"event_type":"x","data":{"a":[[[[{"b":[]}]]]]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) { checkDecode(t, data) })
 }
 
