@@ -6,6 +6,7 @@ package eventbus
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -56,13 +57,27 @@ func (e Event) MarshalJSON() ([]byte, error) {
 func (e *Event) UnmarshalJSON(data []byte) error {
 	var j eventJSON
 	if err := json.Unmarshal(data, &j); err != nil {
-		return err
+		return invalidJSON(err)
 	}
 	*e = Event{
 		ID: j.ID, ADWID: j.ADWID, Type: j.Type, Source: j.Source, Severity: j.Severity,
 		Message: j.Message, Timestamp: time.Time(j.Timestamp), Data: j.Data,
 	}
 	return nil
+}
+
+// invalidJSON makes err, from decoding an event's JSON, wrap ErrInvalidEvent
+// and name the field in the event's own JSON terms: encoding/json's type
+// errors name the decoder's internal struct.
+func invalidJSON(err error) error {
+	if errors.Is(err, ErrInvalidEvent) {
+		return err
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("%w: %s: cannot hold a JSON %s", ErrInvalidEvent, te.Field, te.Value)
+	}
+	return fmt.Errorf("%w: %v", ErrInvalidEvent, err)
 }
 
 // builtinTypes are the event types that decode case-insensitively.

@@ -135,7 +135,20 @@ func TestEventJSONOddText(t *testing.T) {
 		return []byte(`{"event_type":"x","data":{"a":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}}`)
 	}
 	require.NoError(t, json.Unmarshal(nest(5000), &e))
+	// encoding/json refuses this while scanning, before Event.UnmarshalJSON runs.
 	assert.Error(t, json.Unmarshal(nest(20000), &e), "nesting beyond encoding/json's limit")
+
+	// A value of the wrong JSON type is ErrInvalidEvent, naming the field.
+	for doc, field := range map[string]string{
+		`{"event_type":"x","severity":1e400}`: "severity",
+		`{"event_type":"x","data":[1]}`:       "data",
+		`{"event_type":"x","message":7}`:      "message",
+	} {
+		err := json.Unmarshal([]byte(doc), &e)
+		require.ErrorIs(t, err, eventbus.ErrInvalidEvent, doc)
+		assert.Contains(t, err.Error(), field, doc)
+		assert.NotContains(t, err.Error(), "eventJSON", doc)
+	}
 }
 
 // Built-in event types decode in any case to their canonical form; custom
