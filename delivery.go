@@ -135,8 +135,12 @@ func (d *delivery) add(s *subscription) {
 
 // drop removes run i before the event is accepted.
 func (d *delivery) drop(i int) {
-	if d.runs[i].s.order.ordered {
+	s := d.runs[i].s
+	if s.order.ordered {
 		d.nOrdered--
+	}
+	if s.kind.takesCtx() {
+		d.nCtx--
 	}
 	d.runs = slices.Delete(d.runs, i, i+1)
 	if i < len(d.keys) {

@@ -171,17 +171,18 @@ func (d *delivery) claimOnce() {
 // goroutines, except that a waiting publisher that runs sync runs but has
 // none runs the last async run itself, since it would only wait for it.
 func (d *delivery) route() {
-	n, asyncEnd := len(d.runs), len(d.runs)
-	d.own.set(d, 0, 0, eventRuns)
-	d.toWorkers.set(d, 0, 0, eventRuns)
-	if !d.b.publisherRunsSync(d.mode) {
-		d.toWorkers.set(d, 0, d.nSync, eventRuns)
-	} else if d.nSync > 0 {
-		d.own.set(d, 0, d.nSync, eventRuns)
-	} else if d.mode == waitAndRun && !d.runs[n-1].parked {
-		d.own.set(d, n-1, n, eventRuns)
-		asyncEnd--
+	n := len(d.runs)
+	ownLo, ownHi, workers, asyncEnd := 0, 0, 0, n
+	switch {
+	case !d.b.publisherRunsSync(d.mode):
+		workers = d.nSync
+	case d.nSync > 0:
+		ownHi = d.nSync
+	case d.mode == waitAndRun && !d.runs[n-1].parked:
+		ownLo, ownHi, asyncEnd = n-1, n, n-1
 	}
+	d.own.set(d, ownLo, ownHi, eventRuns)
+	d.toWorkers.set(d, 0, workers, eventRuns)
 	d.toAsync.set(d, d.nSync, asyncEnd, eventRuns)
 }
 

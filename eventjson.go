@@ -75,6 +75,9 @@ func invalidJSON(err error) error {
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
+		if te.Field == "" {
+			return fmt.Errorf("%w: an event is a JSON object, not a JSON %s", ErrInvalidEvent, te.Value)
+		}
 		return fmt.Errorf("%w: %s: cannot hold a JSON %s", ErrInvalidEvent, te.Field, te.Value)
 	}
 	return fmt.Errorf("%w: %v", ErrInvalidEvent, err)

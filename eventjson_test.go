@@ -143,6 +143,7 @@ func TestEventJSONOddText(t *testing.T) {
 		`{"event_type":"x","severity":1e400}`: "severity",
 		`{"event_type":"x","data":[1]}`:       "data",
 		`{"event_type":"x","message":7}`:      "message",
+		`[]`:                                  "JSON object",
 	} {
 		err := json.Unmarshal([]byte(doc), &e)
 		require.ErrorIs(t, err, eventbus.ErrInvalidEvent, doc)
